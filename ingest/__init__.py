@@ -1,0 +1,1 @@
+"""Ingest stage: turn outside material (text files, later feeds and pages) into ParsedArticle values."""
