@@ -1,0 +1,91 @@
+"""A whole article as one or more Telegram HTML messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from compose.html import MESSAGE_LIMIT, escape, split_message
+from compose.text import one_line, short_date
+from compose.types import ArticleLike
+
+META_SEPARATOR = " · "
+SOURCE_LINK_LABEL = "Source"
+
+
+def byline(authors: Sequence[str]) -> str | None:
+    """'By A', 'By A and B', 'By A, B and C'; None when there are no (non-blank) authors."""
+    names = [one_line(name) for name in authors]
+    names = [name for name in names if name]
+    if not names:
+        return None
+    if len(names) == 1:
+        return f"By {names[0]}"
+    return f"By {', '.join(names[:-1])} and {names[-1]}"
+
+
+def meta_line(article: ArticleLike) -> str | None:
+    """'Reuters · By A and B · MOSCOW · 13 Jan 2022' (plain text), skipping whatever is missing.
+
+    The date is `published_at`, or `ingested_at` when the publication time is unknown (as ages are).
+    """
+    moment = article.published_at or article.ingested_at
+    parts = [
+        one_line(article.source or ""),
+        byline(article.authors) or "",
+        one_line(article.dateline or ""),
+        short_date(moment) if moment is not None else "",
+    ]
+    parts = [part for part in parts if part]
+    return META_SEPARATOR.join(parts) if parts else None
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL when it is an absolute http(s) URL Telegram will accept as a link, else None."""
+    if not url:
+        return None
+    url = url.strip()
+    if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def paragraphs(article: ArticleLike) -> list[str]:
+    """The body's paragraphs (stripped, blanks dropped), led by `lead` only if the body doesn't hold it."""
+    body = article.body.replace("\r\n", "\n").replace("\r", "\n")
+    paras = [para.strip() for para in body.split("\n\n")]
+    paras = [para for para in paras if para]
+    lead = (article.lead or "").strip()
+    if lead and one_line(lead) not in one_line(body):
+        paras.insert(0, lead)
+    return paras
+
+
+def article_blocks(article: ArticleLike) -> list[str]:
+    """Title, meta line, paragraphs and source link as separate balanced HTML blocks."""
+    blocks: list[str] = []
+    title = one_line(article.title)
+    if title:
+        blocks.append(f"<b>{escape(title)}</b>")
+    meta = meta_line(article)
+    if meta:
+        blocks.append(f"<i>{escape(meta)}</i>")
+    blocks.extend(escape(para) for para in paragraphs(article))
+    url = safe_url(article.url)
+    if url:
+        blocks.append(f'<a href="{escape(url, quote=True)}">{SOURCE_LINK_LABEL}</a>')
+    return blocks
+
+
+def render_article(article: ArticleLike, *, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """The whole article as HTML messages, each within `limit` visible UTF-16 units (at least one)."""
+    messages = split_message(article_blocks(article), limit=limit)
+    if not messages:  # no title, body or link at all: still say something
+        messages = [f"<i>Article {article.id} has no text.</i>"]
+    return messages

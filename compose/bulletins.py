@@ -1,0 +1,41 @@
+"""Scheduled bulletins: one message of numbered headlines, named after the subscriber's time of day."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, time
+
+from compose._listing import clean_source, clean_title, join_meta, read_command, render_numbered
+from compose.html import MESSAGE_LIMIT, escape
+from compose.text import long_date
+from compose.types import ArticleLike
+
+
+def edition_name(local_time: datetime | time) -> str:
+    """'Morning bulletin' 04:00–10:59, 'Midday bulletin' 11:00–15:59, 'Evening bulletin' otherwise."""
+    hour = local_time.hour
+    if 4 <= hour < 11:
+        return "Morning bulletin"
+    if 11 <= hour < 16:
+        return "Midday bulletin"
+    return "Evening bulletin"
+
+
+def bulletin_heading(local_now: datetime) -> str:
+    """'<b>Midday bulletin · Friday 27 November 2026</b>', from the fields of the local time as given."""
+    return f"<b>{escape(edition_name(local_now))} · {escape(long_date(local_now))}</b>"
+
+
+def render_bulletin(
+    articles: Sequence[ArticleLike], *, local_now: datetime, limit: int = MESSAGE_LIMIT
+) -> str:
+    """The bulletin as one HTML message within `limit` visible units (titles shortened if needed).
+
+    Each entry: '<b>title</b>' then 'source · /read_<id>'. Raises ValueError for an empty list, or when
+    so many articles are given that even shortened titles can't fit.
+    """
+    if not articles:
+        raise ValueError("a bulletin needs at least one article")
+    titles = [clean_title(article.title) for article in articles]
+    metas = [join_meta(clean_source(article.source), read_command(article.id)) for article in articles]
+    return render_numbered(bulletin_heading(local_now), titles, metas, start_index=1, limit=limit)

@@ -1,0 +1,88 @@
+"""The /headlines list: one message with numbered titles and an inline keyboard to open them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from compose._listing import chunked, clean_source, clean_title, join_meta, read_command, render_numbered
+from compose.html import CALLBACK_DATA_LIMIT, MESSAGE_LIMIT
+from compose.text import as_utc
+from compose.types import ArticleLike
+
+HEADING = "<b>Latest headlines</b>"
+EMPTY_TEXT = "No headlines yet."
+MAX_HEADLINES = 20
+BUTTONS_PER_ROW = 5
+MORE_LABEL = "More ›"
+
+
+def format_age(published: datetime, now: datetime) -> str:
+    """'just now' (under a minute, or in the future), '5 min ago', '3 h ago', '2 d ago' (rounded down).
+
+    Naive datetimes are taken to be UTC.
+    """
+    seconds = (as_utc(now) - as_utc(published)).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86400)} d ago"
+
+
+def callback_data(prefix: str, value: object) -> str:
+    """'prefix:value', refusing anything over Telegram's 64-byte callback_data limit."""
+    data = f"{prefix}:{value}"
+    if len(data.encode("utf-8")) > CALLBACK_DATA_LIMIT:
+        raise ValueError(f"callback_data over {CALLBACK_DATA_LIMIT} bytes: {data[:80]!r}")
+    return data
+
+
+def headlines_keyboard(
+    articles: Sequence[ArticleLike], *, start_index: int = 1, more_cursor: str | None = None
+) -> InlineKeyboardMarkup:
+    """'📖 N' buttons (callback 'read:<id>') in rows of five, then a 'More ›' row ('more:<cursor>')."""
+    buttons = [
+        InlineKeyboardButton(f"📖 {start_index + offset}", callback_data=callback_data("read", article.id))
+        for offset, article in enumerate(articles)
+    ]
+    rows = chunked(buttons, BUTTONS_PER_ROW)
+    if more_cursor is not None:
+        rows.append([InlineKeyboardButton(MORE_LABEL, callback_data=callback_data("more", more_cursor))])
+    return InlineKeyboardMarkup(rows)
+
+
+def render_headlines(
+    articles: Sequence[ArticleLike],
+    *,
+    now: datetime,
+    start_index: int = 1,
+    more_cursor: str | None = None,
+    limit: int = MESSAGE_LIMIT,
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """One message listing up to MAX_HEADLINES articles, numbered from `start_index`, with its keyboard.
+
+    Each entry: '<b>title</b>' then 'source · age · /read_<id>'. Titles are shortened with an ellipsis
+    when needed to stay within `limit` visible units. No articles gives ('No headlines yet.', None).
+    Raises ValueError for more than MAX_HEADLINES articles or a cursor too long for callback_data.
+    """
+    if not articles:
+        return EMPTY_TEXT, None
+    if len(articles) > MAX_HEADLINES:
+        raise ValueError(f"at most {MAX_HEADLINES} headlines fit in one message, got {len(articles)}")
+    titles = [clean_title(article.title) for article in articles]
+    metas = [
+        join_meta(
+            clean_source(article.source),
+            format_age(article.published_at or article.ingested_at, now),
+            read_command(article.id),
+        )
+        for article in articles
+    ]
+    keyboard = headlines_keyboard(articles, start_index=start_index, more_cursor=more_cursor)
+    text = render_numbered(HEADING, titles, metas, start_index=start_index, limit=limit)
+    return text, keyboard
