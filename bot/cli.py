@@ -1,0 +1,140 @@
+"""The `newsbot` command: run, db upgrade, ingest, bulletin send."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.logs import configure_logging
+from bot.settings import MissingTokenError, Settings, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newsbot", description="A Telegram bot that delivers news bulletins.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the bot (long polling) until Ctrl-C or SIGTERM")
+    db = commands.add_parser("db", help="database maintenance")
+    db.add_subparsers(dest="db_command", required=True).add_parser("upgrade", help="apply pending migrations")
+    ingest = commands.add_parser("ingest", help="store articles from text files ('-' reads standard input)")
+    ingest.add_argument("files", nargs="+", metavar="FILE")
+    bulletin = commands.add_parser("bulletin", help="bulletins")
+    send = bulletin.add_subparsers(dest="bulletin_command", required=True).add_parser(
+        "send", help="send every due bulletin once and exit"
+    )
+    send.add_argument("--all", action="store_true", help="send one to every active subscriber now")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        print(f"newsbot: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        if args.command == "run":
+            settings.require_token()  # before any import or log line: a missing token is one clear line
+            from bot.runner import run_bot
+
+            asyncio.run(run_bot(settings))
+            return 0
+        if args.command == "db":
+            return asyncio.run(_db_upgrade(settings))
+        if args.command == "ingest":
+            return asyncio.run(_ingest(settings, args.files))
+        if args.command == "bulletin":
+            return asyncio.run(_bulletin_send(settings, everyone=args.all))
+    except MissingTokenError as exc:
+        print(f"newsbot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+async def _db_upgrade(settings: Settings) -> int:
+    from bot.runner import prepare_database
+    from storage.session import Database
+
+    db = Database.from_url(settings.database_url)
+    try:
+        await prepare_database(db)
+    finally:
+        await db.dispose()
+    print("database is up to date")
+    return 0
+
+
+async def _ingest(settings: Settings, names: Sequence[str]) -> int:
+    from bot.runner import prepare_database
+    from ingest.plaintext import parse_plaintext
+    from ingest.types import ArticleParseError
+    from storage.repositories import store_article
+    from storage.session import Database
+
+    db = Database.from_url(settings.database_url)
+    readable = 0
+    try:
+        await prepare_database(db)
+        for name in names:
+            label = "<stdin>" if name == "-" else name
+            try:
+                text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as exc:
+                print(f"skipped {label}: cannot read it ({exc.__class__.__name__}: {exc})")
+                continue
+            try:
+                parsed = parse_plaintext(text)
+            except ArticleParseError as exc:
+                print(f"skipped {label}: {exc}")
+                continue
+            readable += 1
+            async with db.session() as session:
+                result = await store_article(session, parsed, now=datetime.now(timezone.utc))
+                article_id = result.article.id
+            if result.created:
+                print(f"stored {label} as article {article_id}: {parsed.title}")
+            else:
+                print(f"skipped {label}: already stored as article {article_id}")
+    finally:
+        await db.dispose()
+    return 0 if readable else 1
+
+
+async def _bulletin_send(settings: Settings, *, everyone: bool) -> int:
+    from telegram import Bot
+
+    from bot.bulletins import BulletinService
+    from bot.runner import prepare_database
+    from storage.session import Database
+
+    db = Database.from_url(settings.database_url)
+    try:
+        await prepare_database(db)
+        service = BulletinService(
+            db, bulletin_size=settings.bulletin_size, lease=timedelta(seconds=settings.delivery_lease_seconds)
+        )
+        async with Bot(
+            settings.require_token(),
+            base_url=f"{settings.telegram_api_url}/bot",
+            base_file_url=f"{settings.telegram_api_url}/file/bot",
+        ) as bot:
+            broadcast = await service.prepare_for_everyone() if everyone else 0
+            summary = await service.run_due(bot, wait_for_retries=True)
+            summary.prepared += broadcast
+        print(summary.line())
+        return 0 if summary.failed == 0 else 1
+    finally:
+        await db.dispose()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""`newsbot run`: migrate, then long-poll until SIGINT/SIGTERM, then stop in an orderly way."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from telegram import Update
+from telegram.ext import Application
+
+from bot.app import announce_commands, build_application
+from bot.context import SERVICES_KEY, BotServices
+from bot.settings import Settings
+from storage.migrate import pending_revisions, upgrade
+from storage.session import Database
+
+log = logging.getLogger(__name__)
+
+
+async def prepare_database(db: Database) -> None:
+    pending = await pending_revisions(db.engine)
+    if pending:
+        log.info("applying database migrations: %s", ", ".join(pending))
+        await upgrade(db.engine)
+
+
+@asynccontextmanager
+async def running(application: Application) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+    """Initialise, start and long-poll; on leaving, stop claiming bulletins, finish sends, stop cleanly."""
+    services: BotServices = application.bot_data[SERVICES_KEY]
+    async with application:
+        await announce_commands(application)
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        try:
+            yield application
+        finally:
+            services.bulletins.request_stop()
+            await services.bulletins.wait_idle()
+            await application.updater.stop()
+            await application.stop()
+
+
+async def run_bot(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set or SIGINT/SIGTERM arrives. Sends in flight finish before it returns."""
+    settings.require_token()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    db = Database.from_url(settings.database_url)
+    try:
+        await prepare_database(db)
+        async with running(build_application(settings, db)) as application:
+            log.info("newsbot is running as @%s; Ctrl-C stops it", application.bot.username)
+            await stop.wait()
+            log.info("stopping: finishing sends in flight")
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await db.dispose()

@@ -1,0 +1,49 @@
+"""Bulletin timing: local times of day in an IANA zone -> the next UTC instant, correct across DST changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, time, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+
+def next_bulletin_at(times: Iterable[time], zone: ZoneInfo, after: datetime) -> datetime | None:
+    """The first scheduled instant strictly after `after`, in UTC; None when there are no times.
+
+    A local time that does not exist on a spring-forward day (02:30 in a skipped hour) is taken with the
+    offset before the change, i.e. it fires just after the jump (03:30 new time). A local time that
+    happens twice on a fall-back day fires once, at its first occurrence (fold=0).
+    """
+    slots = sorted(set(times))
+    if not slots:
+        return None
+    local_day = after.astimezone(zone).date()
+    # Yesterday..+2 days covers every offset a zone can have relative to `after`.
+    for day_offset in range(-1, 3):
+        day = local_day + timedelta(days=day_offset)
+        for slot in slots:
+            candidate = datetime.combine(day, slot, tzinfo=zone).astimezone(timezone.utc)
+            if candidate > after:
+                return candidate
+    raise AssertionError("unreachable: a slot always exists within two days")
+
+
+@lru_cache(maxsize=1)
+def _zones_by_lower_name() -> dict[str, str]:
+    return {name.lower(): name for name in available_timezones()}
+
+
+def find_timezone(name: str) -> str | None:
+    """The canonical IANA name for `name` (case-insensitive, spaces as underscores), or None."""
+    wanted = name.strip().replace(" ", "_")
+    if not wanted:
+        return None
+    canonical = _zones_by_lower_name().get(wanted.lower())
+    if canonical is None:
+        return None
+    try:
+        ZoneInfo(canonical)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return canonical

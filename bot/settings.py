@@ -1,0 +1,92 @@
+"""One Settings object, read from the environment and `.env`, built by a factory (never at import)."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{Path('newsbot.sqlite3')}"
+_TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class MissingTokenError(RuntimeError):
+    """`newsbot run` was started without BOT_TOKEN."""
+
+
+def parse_time_of_day(text: str) -> time:
+    """'7:05' or '07:05' -> time(7, 5); anything else raises ValueError with a readable message."""
+    match = _TIME_OF_DAY.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a time of day like 07:30")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = None
+    database_url: str = DEFAULT_DATABASE_URL
+    telegram_api_url: str = "https://api.telegram.org"
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    default_timezone: str = "UTC"
+    bulletin_times: Annotated[tuple[time, ...], NoDecode] = (time(7), time(12), time(19))
+    bulletin_size: int = Field(default=8, ge=1, le=20)
+    log_level: str = "INFO"
+    # How often the scheduler looks for due bulletins, in seconds.
+    bulletin_check_interval: float = Field(default=30.0, gt=0)
+    # A bulletin claimed by a sender that died is sent again after this many seconds.
+    delivery_lease_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in re.split(r"[,\s]+", value) if part)
+        return value
+
+    @field_validator("bulletin_times", mode="before")
+    @classmethod
+    def _split_times(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part for part in re.split(r"[,\s]+", value) if part]
+            if not parts:
+                raise ValueError("BULLETIN_TIMES needs at least one time like 07:00")
+            return tuple(sorted(set(parse_time_of_day(part) for part in parts)))
+        return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA timezone name such as Europe/Berlin") from exc
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        return value.upper()
+
+    def require_token(self) -> str:
+        if self.bot_token is None or not self.bot_token.get_secret_value().strip():
+            raise MissingTokenError(
+                "BOT_TOKEN is not set: put BOT_TOKEN=<token from @BotFather> in .env "
+                "or the environment (see .env.example)."
+            )
+        return self.bot_token.get_secret_value().strip()
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,26 @@
+"""/bulletin: the bulletin right now, sent at once (never queued behind a scheduled run)."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import BaseHandler, CommandHandler
+
+from bot.context import NewsContext
+from handlers.common import chat_subscriber, reply_html
+
+
+async def bulletin(update: Update, context: NewsContext) -> None:
+    async with context.db.session() as session:
+        subscriber = await chat_subscriber(session, update, context.settings.default_timezone)
+        delivery = await context.bulletins.prepare_now(session, subscriber, kind="manual")
+        delivery_id = delivery.id if delivery is not None else None
+    if delivery_id is None:
+        await reply_html(update, "Nothing new since your last bulletin. /headlines shows the latest news.")
+        return
+    summary = await context.bulletins.send_now(context.bot, [delivery_id])
+    if summary.sent == 0 and summary.retried:
+        await reply_html(update, "Telegram asked me to slow down; your bulletin follows in a moment.")
+
+
+def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
+    return [CommandHandler("bulletin", bulletin)]

@@ -1,0 +1,54 @@
+"""Small pieces shared by the feature handlers."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update
+
+from storage import repositories as repo
+from storage.models import Subscriber
+
+
+async def chat_subscriber(session: AsyncSession, update: Update, default_timezone: str) -> Subscriber:
+    """The row for the chat this update came from, created on first contact."""
+    chat = update.effective_chat
+    assert chat is not None, "handlers using chat_subscriber only receive chat updates"
+    user = update.effective_user
+    name = chat.title or chat.full_name or chat.username or str(chat.id)
+    language = user.language_code if user else None
+    return await repo.get_or_create_subscriber(
+        session, chat_id=chat.id, chat_type=chat.type, name=name, language=language, default_timezone=default_timezone
+    )
+
+
+async def reply_html(update: Update, text: str, **kwargs: object) -> None:
+    message = update.effective_message
+    assert message is not None
+    await message.reply_html(text, do_quote=False, **kwargs)  # type: ignore[arg-type]
+
+
+def format_times(times: list[time]) -> str:
+    labels = [t.strftime("%H:%M") for t in times]
+    if len(labels) <= 1:
+        return "".join(labels)
+    return ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+def describe_next(when_utc: datetime | None, zone_name: str, now_utc: datetime) -> str:
+    """'today at 12:00', 'tomorrow at 07:00' or 'Mon 30 Nov at 07:00', in the subscriber's zone."""
+    if when_utc is None:
+        return "not scheduled"
+    zone = ZoneInfo(zone_name)
+    local = when_utc.astimezone(zone)
+    today = now_utc.astimezone(zone).date()
+    clock = local.strftime("%H:%M")
+    days = (local.date() - today).days
+    if days == 0:
+        return f"today at {clock}"
+    if days == 1:
+        return f"tomorrow at {clock}"
+    return f"{local.strftime('%a')} {local.day} {local.strftime('%b')} at {clock}"
+

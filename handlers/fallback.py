@@ -1,0 +1,37 @@
+"""Everything no feature handled: unknown commands and plain text get a short, helpful answer."""
+
+from __future__ import annotations
+
+from telegram import MessageEntity, Update
+from telegram.constants import ChatType
+from telegram.ext import BaseHandler, MessageHandler, filters
+
+from bot.context import NewsContext
+from compose.html import escape
+from handlers.common import reply_html
+
+
+async def unknown_command(update: Update, context: NewsContext) -> None:
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    command = message.parse_entities([MessageEntity.BOT_COMMAND])
+    word = next(iter(command.values()), message.text.split()[0])
+    name, _, addressed_to = word.partition("@")
+    is_private = message.chat.type == ChatType.PRIVATE
+    if not is_private and addressed_to.lower() != (context.bot.username or "").lower():
+        return  # in groups, only answer commands addressed to this bot
+    await reply_html(update, f"Sorry, I don't know {escape(name[:64])}. /help lists what I can do.")
+
+
+async def plain_text(update: Update, context: NewsContext) -> None:
+    await reply_html(
+        update, "I answer commands. Try /headlines for the latest news, /subscribe for bulletins, or /help for everything."
+    )
+
+
+def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
+    return [
+        MessageHandler(filters.COMMAND & filters.UpdateType.MESSAGE, unknown_command),
+        # Groups: stay quiet about ordinary conversation.
+        MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND, plain_text),
+    ]

@@ -1,0 +1,34 @@
+"""/start and /help: what the bot does, with a button that subscribes."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import BaseHandler, CommandHandler
+
+from bot.context import NewsContext
+from handlers.commands import help_text
+from handlers.common import chat_subscriber, reply_html
+
+SUBSCRIBE_CALLBACK = "subscribe"
+
+WELCOME = (
+    "<b>Welcome to newsbot!</b>\n\n"
+    "I keep the latest news for you: /headlines shows what is new, /read gives you a whole article, "
+    "and I can send you a short bulletin of new headlines at the times you choose, in your timezone.\n\n"
+    "Tap the button to get bulletins, or /help for every command."
+)
+
+
+async def start(update: Update, context: NewsContext) -> None:
+    async with context.db.session() as session:
+        await chat_subscriber(session, update, context.settings.default_timezone)
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("🔔 Subscribe to bulletins", callback_data=SUBSCRIBE_CALLBACK)]])
+    await reply_html(update, WELCOME, reply_markup=keyboard)
+
+
+async def help_command(update: Update, context: NewsContext) -> None:
+    await reply_html(update, help_text())
+
+
+def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
+    return [CommandHandler("start", start), CommandHandler("help", help_command)]

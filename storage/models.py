@@ -1,0 +1,148 @@
+"""The database schema as typed SQLAlchemy models. Dialect-neutral: SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, time
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UTCDateTime, utcnow
+
+# Explicit constraint names keep Alembic migrations identical on both backends.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Article(Base):
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    lead: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text)
+    authors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    source: Mapped[str | None] = mapped_column(String(200))
+    dateline: Mapped[str | None] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class Subscriber(Base):
+    """A chat the bot talks to. Rows are kept when a chat unsubscribes or blocks the bot."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chat_type: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(300), default="")
+    language: Mapped[str | None] = mapped_column(String(20))
+    timezone: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    subscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When Telegram told us the chat blocked the bot or no longer exists.
+    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # UTC instant of the next scheduled bulletin; NULL when not subscribed.
+    next_bulletin_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    last_bulletin_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Highest article id already offered in a bulletin: "new since the previous bulletin" means id above this.
+    last_article_id: Mapped[int] = mapped_column(Integer, default=0)
+
+    times: Mapped[list[BulletinTime]] = relationship(
+        back_populates="subscriber",
+        cascade="all, delete-orphan",
+        order_by="BulletinTime.local_time",
+        lazy="selectin",
+    )
+
+
+class BulletinTime(Base):
+    """One local time of day at which a subscriber gets a bulletin."""
+
+    __tablename__ = "bulletin_times"
+    __table_args__ = (UniqueConstraint("subscriber_id", "local_time", name="uq_bulletin_times_slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    local_time: Mapped[time] = mapped_column(Time)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="times")
+
+
+class DeliveryStatus(str, enum.Enum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Delivery(Base):
+    """One bulletin for one chat. Written before the request, so a restart resumes instead of resending."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        # One scheduled bulletin per subscriber per slot, even if two processes race on it.
+        UniqueConstraint("subscriber_id", "slot_at", name="uq_deliveries_subscriber_slot"),
+        Index("ix_deliveries_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # "scheduled", "manual" (/bulletin) or "broadcast" (bulletin send --all).
+    kind: Mapped[str] = mapped_column(String(20))
+    # The scheduled instant this bulletin stands for (NULL for manual and broadcast ones).
+    slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when a sender takes the row; a SENDING row whose claim is older than the lease is retried.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Earliest time of the next attempt (after a 429's retry_after or a transient error's backoff).
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    articles: Mapped[list[DeliveryArticle]] = relationship(
+        cascade="all, delete-orphan", order_by="DeliveryArticle.position", lazy="selectin"
+    )
+
+
+class DeliveryArticle(Base):
+    """Which articles went into which bulletin, in order."""
+
+    __tablename__ = "delivery_articles"
+
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)

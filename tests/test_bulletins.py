@@ -1,0 +1,272 @@
+"""Scheduled bulletins end to end: timing across zones and DST, catch-up, restarts, Telegram errors."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+
+from storage.models import Delivery, DeliveryArticle, DeliveryStatus, Subscriber
+from tests.conftest import Clock, RunningBot, start_bot
+from tests.factories import add_articles
+from tests.fakebot import FakeBotAPI
+
+UTC = timezone.utc
+
+
+def at(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+async def subscribe(bot: RunningBot, chat_id: int, times: str, zone: str = "UTC") -> None:
+    await bot.ask(chat_id, f"/timezone {zone}")
+    await bot.ask(chat_id, f"/subscribe {times}")
+
+
+async def deliveries(bot: RunningBot, chat_id: int | None = None) -> list[Delivery]:
+    async with bot.db.session() as session:
+        query = select(Delivery).order_by(Delivery.id)
+        if chat_id is not None:
+            query = query.where(Delivery.chat_id == chat_id)
+        return list(await session.scalars(query))
+
+
+async def row(bot: RunningBot, chat_id: int) -> Subscriber:
+    async with bot.db.session() as session:
+        found = await session.scalar(select(Subscriber).where(Subscriber.chat_id == chat_id))
+        assert found is not None
+        return found
+
+
+async def test_scheduled_bulletin_is_sent_recorded_and_not_repeated(bot: RunningBot) -> None:
+    bot.clock.set(at(2026, 11, 27, 5, 0))  # 06:00 in Berlin
+    await subscribe(bot, 1, "07:00 12:00", "Europe/Berlin")
+    stored = await add_articles(bot.db, *(f"Headline {i}" for i in range(10)), now=at(2026, 11, 27, 4, 0))
+
+    assert (await bot.run_bulletins()).sent == 0  # nothing due before 07:00 Berlin
+    assert not [m for m in bot.api.sent(1) if "bulletin ·" in m.visible_text]
+
+    bot.clock.set(at(2026, 11, 27, 6, 0, 30))  # 07:00:30 Berlin
+    summary = await bot.run_bulletins()
+    assert summary.sent == 1
+    bulletin = bot.api.sent(1)[-1]
+    lines = bulletin.visible_text.split("\n")
+    assert lines[0] == "Morning bulletin · Friday 27 November 2026"
+    newest_eight = stored[::-1][:8]
+    for article in newest_eight:
+        assert article.title in bulletin.visible_text and f"/read_{article.id}" in bulletin.visible_text
+    assert "Headline 1\n" not in bulletin.visible_text and "Headline 0" not in bulletin.visible_text  # only BULLETIN_SIZE
+
+    [record] = await deliveries(bot, 1)
+    assert record.status == DeliveryStatus.SENT.value and record.message_id == bulletin.message_id
+    assert record.slot_at == at(2026, 11, 27, 6, 0) and record.kind == "scheduled"
+    async with bot.db.session() as session:
+        linked = list(await session.scalars(select(DeliveryArticle.article_id).where(DeliveryArticle.delivery_id == record.id).order_by(DeliveryArticle.position)))
+    assert linked == [a.id for a in newest_eight]
+    assert (await row(bot, 1)).next_bulletin_at == at(2026, 11, 27, 11, 0)  # 12:00 Berlin
+
+    # Running again at the same moment sends nothing more.
+    assert (await bot.run_bulletins()).sent == 0
+    # At midday only what is new since the morning goes out; with nothing new, nothing is sent.
+    bot.clock.set(at(2026, 11, 27, 11, 1))
+    assert (await bot.run_bulletins()).sent == 0
+    assert (await row(bot, 1)).next_bulletin_at == at(2026, 11, 28, 6, 0)
+    await add_articles(bot.db, "Afternoon news", now=at(2026, 11, 27, 11, 30))
+    bot.clock.set(at(2026, 11, 28, 6, 0))
+    await bot.run_bulletins()
+    latest = bot.api.sent(1)[-1].visible_text
+    assert latest.startswith("Morning bulletin · Saturday 28 November 2026") and "Afternoon news" in latest
+    assert "Headline 9" not in latest
+
+
+async def test_each_subscriber_gets_bulletins_at_their_own_local_time(bot: RunningBot) -> None:
+    bot.clock.set(at(2026, 11, 27, 0, 0))
+    await subscribe(bot, 10, "07:00", "Europe/Berlin")  # 06:00 UTC
+    await subscribe(bot, 20, "07:00", "America/New_York")  # 12:00 UTC
+    await subscribe(bot, 30, "07:00", "Asia/Kolkata")  # 01:30 UTC
+    await add_articles(bot.db, "World news")
+    sent_at = {}
+    for hour in range(0, 24):
+        bot.clock.set(at(2026, 11, 27, hour, 45))
+        await bot.run_bulletins()
+        for chat in (10, 20, 30):
+            if chat not in sent_at and any("bulletin ·" in m.visible_text for m in bot.api.sent(chat)):
+                sent_at[chat] = hour
+    assert sent_at == {30: 1, 10: 6, 20: 12}
+    assert all(m.visible_text.startswith("Morning bulletin") for c in (10, 20, 30) for m in bot.api.sent(c) if "bulletin ·" in m.visible_text)
+
+
+async def test_daylight_saving_change_keeps_local_time(bot: RunningBot) -> None:
+    # New York moves to summer time on 8 March 2026: 07:00 local is 12:00 UTC before and 11:00 UTC after.
+    bot.clock.set(at(2026, 3, 6, 13, 0))
+    await subscribe(bot, 5, "07:00", "America/New_York")
+    slots = []
+    for day in range(7, 10):
+        await add_articles(bot.db, f"News of day {day}", now=at(2026, 3, day, 0, 0))
+        bot.clock.set(at(2026, 3, day, 10, 59))
+        await bot.run_bulletins()
+        subscriber = await row(bot, 5)
+        slots.append(subscriber.next_bulletin_at)
+        bot.clock.set(subscriber.next_bulletin_at)  # type: ignore[arg-type]
+        await bot.run_bulletins()
+    records = await deliveries(bot, 5)
+    assert [r.slot_at for r in records] == [at(2026, 3, 7, 12, 0), at(2026, 3, 8, 11, 0), at(2026, 3, 9, 11, 0)]
+    assert [m.visible_text.split(" · ")[0] for m in bot.api.sent(5) if "bulletin ·" in m.visible_text] == ["Morning bulletin"] * 3
+
+
+async def test_catch_up_after_downtime_sends_one_bulletin(bot: RunningBot) -> None:
+    bot.clock.set(at(2026, 11, 20, 0, 0))
+    await subscribe(bot, 7, "07:00 12:00 19:00")
+    await add_articles(bot.db, "Missed one", "Missed two", now=at(2026, 11, 20, 1, 0))
+    bot.clock.set(at(2026, 11, 23, 15, 0))  # three days and nine slots later
+    summary = await bot.run_bulletins()
+    assert summary.sent == 1
+    [bulletin] = [m for m in bot.api.sent(7) if "bulletin ·" in m.visible_text]
+    assert bulletin.visible_text.startswith("Midday bulletin · Monday 23 November 2026")
+    assert (await row(bot, 7)).next_bulletin_at == at(2026, 11, 23, 19, 0)
+    assert (await bot.run_bulletins()).sent == 0
+
+
+async def test_stop_in_the_middle_of_a_run_then_restart_sends_each_bulletin_once(
+    fake_api: FakeBotAPI, db_url: str, clock: Clock
+) -> None:
+    chats = list(range(100, 130))
+    clock.set(at(2026, 11, 27, 6, 0))
+    async with start_bot(fake_api, db_url, clock) as first:
+        for chat in chats:
+            await first.ask(chat, "/subscribe 07:00")
+        await add_articles(first.db, "Breaking", "Developing")
+        clock.set(at(2026, 11, 27, 7, 0))
+        fake_api.latency = 0.03
+        run = asyncio.create_task(first.run_bulletins())
+        await fake_api.wait_for_request("sendMessage", predicate=lambda _r: sum(fake_api.send_counts_by_chat().get(c, 0) for c in chats) >= len(chats) + 8)
+        # Leaving the block is the SIGTERM path: no new claims, in-flight sends finish.
+    partial = await run
+    sent_before_restart = sum(1 for c in chats for m in fake_api.sent(c) if "bulletin ·" in m.visible_text)
+    assert 0 < sent_before_restart < len(chats)
+    assert partial.sent == sent_before_restart
+
+    fake_api.latency = 0
+    async with start_bot(fake_api, db_url, clock) as second:
+        await second.run_bulletins()
+        for chat in chats:
+            bulletins = [m for m in fake_api.sent(chat) if "bulletin ·" in m.visible_text]
+            assert len(bulletins) == 1, chat
+        records = await deliveries(second)
+        assert len(records) == len(chats) and {r.status for r in records} == {DeliveryStatus.SENT.value}
+
+
+async def test_crash_after_preparing_loses_nothing(fake_api: FakeBotAPI, db_url: str, clock: Clock) -> None:
+    clock.set(at(2026, 11, 27, 6, 0))
+    async with start_bot(fake_api, db_url, clock) as first:
+        for chat in (1, 2, 3):
+            await first.ask(chat, "/subscribe 07:00")
+        await add_articles(first.db, "Story")
+        clock.set(at(2026, 11, 27, 7, 0))
+        # The process dies right after writing the bulletins, before any request.
+        assert await first.bulletins.prepare_due() == 3
+    async with start_bot(fake_api, db_url, clock) as second:
+        summary = await second.run_bulletins()
+        assert summary.sent == 3 and summary.prepared == 0
+        for chat in (1, 2, 3):
+            assert sum("bulletin ·" in m.visible_text for m in fake_api.sent(chat)) == 1
+
+
+async def test_sender_killed_mid_send_resends_only_after_the_lease(fake_api: FakeBotAPI, db_url: str, clock: Clock) -> None:
+    clock.set(at(2026, 11, 27, 6, 0))
+    async with start_bot(fake_api, db_url, clock, delivery_lease_seconds=60) as first:
+        await first.ask(1, "/subscribe 07:00")
+        await add_articles(first.db, "Story")
+        clock.set(at(2026, 11, 27, 7, 0))
+        await first.bulletins.prepare_due()
+        async with first.db.session() as session:  # the state a kill -9 during the request leaves behind
+            from storage.repositories import claim_deliveries
+
+            [claimed] = await claim_deliveries(session, now=clock(), lease=timedelta(seconds=60), limit=10)
+    async with start_bot(fake_api, db_url, clock, delivery_lease_seconds=60) as second:
+        assert (await second.run_bulletins()).sent == 0  # still leased to the dead sender
+        clock.set(at(2026, 11, 27, 7, 1, 1))
+        assert (await second.run_bulletins()).sent == 1
+        [record] = await deliveries(second)
+        assert record.status == DeliveryStatus.SENT.value and record.attempts == 2
+
+
+async def test_blocked_chat_is_deactivated_and_others_still_get_theirs(bot: RunningBot) -> None:
+    bot.clock.set(at(2026, 11, 27, 6, 0))
+    for chat in (1, 2, 3):
+        await subscribe(bot, chat, "07:00")
+    await add_articles(bot.db, "Story")
+    bot.api.fail_chat(2, "403")
+    bot.clock.set(at(2026, 11, 27, 7, 0))
+    summary = await bot.run_bulletins()
+    assert (summary.sent, summary.blocked) == (2, 1)
+    blocked = await row(bot, 2)
+    assert not blocked.active and blocked.blocked_at is not None and blocked.next_bulletin_at is None
+    statuses = {r.chat_id: r.status for r in await deliveries(bot)}
+    assert statuses == {1: "sent", 2: "cancelled", 3: "sent"}
+    # Coming back with /start and /subscribe re-activates the chat.
+    bot.api.clear_faults()
+    await bot.ask(2, "/subscribe")
+    back = await row(bot, 2)
+    assert back.active and back.blocked_at is None
+
+
+async def test_rate_limited_and_failing_chats_are_retried_later(bot: RunningBot) -> None:
+    bot.clock.set(at(2026, 11, 27, 6, 0))
+    for chat in (1, 2, 3):
+        await subscribe(bot, chat, "07:00")
+    await add_articles(bot.db, "Story")
+    bot.api.fail_chat(1, "429", times=1, retry_after=5)
+    bot.api.fail_chat(2, "500", times=1)
+    bot.clock.set(at(2026, 11, 27, 7, 0))
+    first = await bot.run_bulletins()
+    assert (first.sent, first.retried) == (1, 2)
+    by_chat = {r.chat_id: r for r in await deliveries(bot)}
+    assert by_chat[1].status == "pending" and by_chat[1].not_before == at(2026, 11, 27, 7, 0, 5)
+    assert by_chat[2].status == "pending" and by_chat[2].last_error and "network" in by_chat[2].last_error
+    bot.clock.set(at(2026, 11, 27, 7, 0, 3))
+    await bot.run_bulletins()  # the 429 still waits; the 500 (backoff 1-2 s) goes now
+    assert len([m for m in bot.api.sent(1) if "bulletin ·" in m.visible_text]) == 0
+    bot.clock.set(at(2026, 11, 27, 7, 0, 6))
+    await bot.run_bulletins()
+    for chat in (1, 2, 3):
+        assert len([m for m in bot.api.sent(chat) if "bulletin ·" in m.visible_text]) == 1
+    assert {r.status for r in await deliveries(bot)} == {"sent"}
+
+
+async def test_persistent_failures_end_as_failed_rows(bot: RunningBot) -> None:
+    bot.clock.set(at(2026, 11, 27, 6, 0))
+    await subscribe(bot, 1, "07:00")
+    await add_articles(bot.db, "Story")
+    bot.api.fail_chat(1, "502")
+    moment = at(2026, 11, 27, 7, 0)
+    for _ in range(6):
+        bot.clock.set(moment)
+        await bot.run_bulletins()
+        moment += timedelta(minutes=10)
+    [record] = await deliveries(bot, 1)
+    assert record.status == "failed" and record.attempts == 5
+
+
+async def test_group_migrated_to_supergroup_gets_its_bulletin_at_the_new_id(bot: RunningBot) -> None:
+    bot.clock.set(at(2026, 11, 27, 6, 0))
+    await bot.ask(-500, "/subscribe@" + bot.api.bot_username + " 07:00", chat_type="group", user_id=1)
+    await add_articles(bot.db, "Story")
+    bot.api.fail_chat(-500, "migrate", migrate_to=-1009999)
+    bot.clock.set(at(2026, 11, 27, 7, 0))
+    assert (await bot.run_bulletins()).sent == 1
+    assert any("bulletin ·" in m.visible_text for m in bot.api.sent(-1009999))
+    moved = await row(bot, -1009999)
+    assert moved.active and moved.chat_type == "supergroup"
+
+
+async def test_html_rejected_by_telegram_is_resent_as_plain_text(bot: RunningBot) -> None:
+    bot.clock.set(at(2026, 11, 27, 6, 0))
+    await subscribe(bot, 1, "07:00")
+    await add_articles(bot.db, "Fish & chips <cheap>")
+    bot.api.fail_chat(1, "parse", times=1)
+    bot.clock.set(at(2026, 11, 27, 7, 0))
+    assert (await bot.run_bulletins()).sent == 1
+    plain = bot.api.sent(1)[-1]
+    assert plain.parse_mode is None and "Fish & chips <cheap>" in plain.text
