@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import MessageEntity, Update
 from telegram.constants import ChatType
-from telegram.ext import BaseHandler, MessageHandler, filters
+from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filters
 
 from bot.context import NewsContext
 from compose.html import escape
@@ -23,6 +23,13 @@ async def unknown_command(update: Update, context: NewsContext) -> None:
     await reply_html(update, f"Sorry, I don't know {escape(name[:64])}. /help lists what I can do.")
 
 
+async def stale_button(update: Update, context: NewsContext) -> None:
+    """A button from an old message (or one we no longer understand): stop the spinner and say so."""
+    query = update.callback_query
+    assert query is not None
+    await query.answer("This button no longer works. Send /help to start again.", show_alert=False)
+
+
 async def plain_text(update: Update, context: NewsContext) -> None:
     await reply_html(
         update, "I answer commands. Try /headlines for the latest news, /subscribe for bulletins, or /help for everything."
@@ -32,6 +39,7 @@ async def plain_text(update: Update, context: NewsContext) -> None:
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
     return [
         MessageHandler(filters.COMMAND & filters.UpdateType.MESSAGE, unknown_command),
+        CallbackQueryHandler(stale_button),
         # Groups: stay quiet about ordinary conversation.
         MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND, plain_text),
     ]

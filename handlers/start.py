@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CommandHandler
 
 from bot.context import NewsContext
+from bot.schedule import next_bulletin_at
 from handlers.commands import help_text
 from handlers.common import chat_subscriber, reply_html
 
@@ -19,9 +22,23 @@ WELCOME = (
 )
 
 
+WELCOME_BACK = "\n\nWelcome back: your bulletins are on again. /settings shows them."
+
+
 async def start(update: Update, context: NewsContext) -> None:
     async with context.db.session() as session:
-        await chat_subscriber(session, update, context.settings.default_timezone)
+        subscriber = await chat_subscriber(session, update, context.settings.default_timezone)
+        # A chat that had blocked the bot and now talks to it again gets its bulletins back.
+        came_back = subscriber.blocked_at is not None and bool(subscriber.times)
+        if came_back:
+            subscriber.blocked_at = None
+            subscriber.active = True
+            subscriber.next_bulletin_at = next_bulletin_at(
+                [slot.local_time for slot in subscriber.times], ZoneInfo(subscriber.timezone), context.now()
+            )
+    if came_back:
+        await reply_html(update, WELCOME + WELCOME_BACK)
+        return
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("🔔 Subscribe to bulletins", callback_data=SUBSCRIBE_CALLBACK)]])
     await reply_html(update, WELCOME, reply_markup=keyboard)
 

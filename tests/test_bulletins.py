@@ -270,3 +270,29 @@ async def test_html_rejected_by_telegram_is_resent_as_plain_text(bot: RunningBot
     assert (await bot.run_bulletins()).sent == 1
     plain = bot.api.sent(1)[-1]
     assert plain.parse_mode is None and "Fish & chips <cheap>" in plain.text
+
+
+async def test_blocked_chat_that_starts_again_gets_bulletins_back(bot: RunningBot) -> None:
+    bot.clock.set(at(2026, 11, 27, 6, 0))
+    await subscribe(bot, 8, "07:00 19:00")
+    await add_articles(bot.db, "Story")
+    bot.api.fail_chat(8, "403")
+    bot.clock.set(at(2026, 11, 27, 7, 0))
+    assert (await bot.run_bulletins()).blocked == 1
+    bot.api.clear_faults()
+    [reply] = await bot.ask(8, "/start")
+    assert reply.visible_text.endswith("Welcome back: your bulletins are on again. /settings shows them.")
+    back = await row(bot, 8)
+    assert back.active and back.blocked_at is None and back.next_bulletin_at == at(2026, 11, 27, 19, 0)
+
+
+async def test_the_periodic_job_sends_due_bulletins_by_itself(fake_api: FakeBotAPI, db_url: str, clock: Clock) -> None:
+    async with start_bot(fake_api, db_url, clock, bulletin_check_interval=0.2) as running_bot:
+        await running_bot.ask(3, "/subscribe 07:00")
+        await add_articles(running_bot.db, "Job story")
+        async with running_bot.db.session() as session:
+            subscriber = await session.scalar(select(Subscriber).where(Subscriber.chat_id == 3))
+            assert subscriber is not None
+            subscriber.next_bulletin_at = datetime.now(UTC) - timedelta(seconds=1)
+        messages = await fake_api.wait_for_messages(3, 2, timeout=10)
+        assert "Job story" in messages[-1].visible_text and "bulletin ·" in messages[-1].visible_text

@@ -263,3 +263,13 @@ async def test_a_failing_handler_apologises_and_the_bot_keeps_running(bot: Runni
     bot.db.sessionmaker = original
     [reply] = await bot.ask(CHAT, "/headlines")
     assert reply.visible_text == "No headlines yet."
+
+
+async def test_stale_buttons_are_answered(bot: RunningBot) -> None:
+    [welcome] = await bot.ask(CHAT, "/start")
+    bot.api.user_presses_button(CHAT, welcome.message_id, "obsolete:42", check_button=False)
+    answer = await bot.api.wait_for_request("answerCallbackQuery")
+    assert answer.params["text"] == "This button no longer works. Send /help to start again."
+    bot.api.user_presses_button(CHAT, welcome.message_id, "read:987654", check_button=False)
+    reply = (await bot.api.wait_for_messages(CHAT, 2))[-1]
+    assert reply.visible_text == "There is no article 987654. /headlines lists the latest ones."
