@@ -11,29 +11,36 @@ from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
 from bot.bulletins import BulletinService, utcnow
+from bot.delivery import DeliveryEngine, DeliveryLimits
+from bot.ratelimit import FloodLimits, ReplyRateLimiter
+from bot.transport import BotApiTransport
 from bot.context import SERVICES_KEY, BotServices, NewsContext
 from bot.errors import on_error
+from bot.feeds import FeedService
 from bot.settings import Settings
-from handlers import articles, bulletin, fallback, start, subscriptions
+from handlers import articles, bulletin, fallback, sources, start, subscriptions
 from handlers.commands import bot_commands
 from storage.session import Database
 
 log = logging.getLogger(__name__)
 
 BULLETIN_JOB = "bulletins"
+FEEDS_JOB = "feeds"
 
 # Order matters: feature handlers first, the catch-all fallback last.
-FEATURES = (start, articles, subscriptions, bulletin, fallback)
+FEATURES = (start, articles, subscriptions, bulletin, sources, fallback)
 
 
 def build_application(
     settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow
 ) -> Application:  # type: ignore[type-arg]
     token = settings.require_token()
-    bulletins = BulletinService(
-        db, bulletin_size=settings.bulletin_size, lease=timedelta(seconds=settings.delivery_lease_seconds), clock=clock
-    )
+    limits = delivery_limits(settings)
+    # One set of flood limits for the process: replies (via python-telegram-bot) and bulletins share it.
+    flood = limits.flood_limits()
+    bulletins = build_bulletin_service(settings, db, clock=clock, flood=flood)
     services = BotServices(settings=settings, db=db, bulletins=bulletins, clock=clock)
+    services.feeds = FeedService(db, clock=clock, default_interval=settings.poll_interval)
     application = (
         ApplicationBuilder()
         .token(token)
@@ -41,6 +48,7 @@ def build_application(
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .context_types(ContextTypes(context=NewsContext))
+        .rate_limiter(ReplyRateLimiter(flood))
         .build()
     )
     application.bot_data[SERVICES_KEY] = services
@@ -48,10 +56,42 @@ def build_application(
         application.add_handlers(feature.handlers())
     application.add_error_handler(on_error)  # type: ignore[arg-type]
     assert application.job_queue is not None, "python-telegram-bot[job-queue] is required"
+    if settings.bulletin_check_interval > 0:
+        # The first check comes a second after start, so bulletins missed while down go out at once.
+        application.job_queue.run_repeating(
+            _bulletin_job, interval=settings.bulletin_check_interval, first=1.0, name=BULLETIN_JOB
+        )
     application.job_queue.run_repeating(
-        _bulletin_job, interval=settings.bulletin_check_interval, first=1.0, name=BULLETIN_JOB
+        _feeds_job, interval=settings.feed_check_interval, first=settings.feed_check_interval, name=FEEDS_JOB
     )
     return application
+
+
+def delivery_limits(settings: Settings) -> DeliveryLimits:
+    return DeliveryLimits(
+        per_second=settings.max_messages_per_second,
+        per_chat_per_second=settings.per_chat_per_second,
+        per_group_per_minute=settings.per_group_per_minute,
+        paid_broadcast=settings.paid_broadcast,
+    )
+
+
+def build_bulletin_service(
+    settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow, flood: FloodLimits | None = None
+) -> BulletinService:
+    """Bulletin preparation plus the delivery engine that sends them, configured from settings."""
+    limits = delivery_limits(settings)
+    engine = DeliveryEngine(
+        db,
+        BotApiTransport(settings.telegram_api_url, settings.require_token()),
+        limits=limits,
+        flood=flood,
+        workers=settings.send_concurrency,
+        lease=timedelta(seconds=settings.delivery_lease_seconds),
+        max_attempts=settings.max_delivery_attempts,
+        clock=clock,
+    )
+    return BulletinService(db, engine, bulletin_size=settings.bulletin_size, clock=clock)
 
 
 async def announce_commands(application: Application) -> None:  # type: ignore[type-arg]
@@ -60,4 +100,10 @@ async def announce_commands(application: Application) -> None:  # type: ignore[t
 
 
 async def _bulletin_job(context: NewsContext) -> None:
-    await context.bulletins.run_due(context.bot)
+    await context.bulletins.run_due()
+
+
+async def _feeds_job(context: NewsContext) -> None:
+    """Poll the sources that are due; tell admins about sources failing for long."""
+    settings = context.settings
+    await context.feeds.run_job(context.bot, admin_ids=settings.admin_ids, feeds=settings.feeds)

@@ -1,4 +1,4 @@
-"""The `newsbot` command: run, db upgrade, ingest, bulletin send."""
+"""The `newsbot` command: run, db upgrade, ingest, sources, bulletin send, deliveries."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from bot import deliveries_cli, sources_cli
 from bot.logs import configure_logging
 from bot.settings import MissingTokenError, Settings, load_settings
 
@@ -22,13 +23,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="run the bot (long polling) until Ctrl-C or SIGTERM")
     db = commands.add_parser("db", help="database maintenance")
     db.add_subparsers(dest="db_command", required=True).add_parser("upgrade", help="apply pending migrations")
-    ingest = commands.add_parser("ingest", help="store articles from text files ('-' reads standard input)")
-    ingest.add_argument("files", nargs="+", metavar="FILE")
-    bulletin = commands.add_parser("bulletin", help="bulletins")
-    send = bulletin.add_subparsers(dest="bulletin_command", required=True).add_parser(
-        "send", help="send every due bulletin once and exit"
+    ingest = commands.add_parser(
+        "ingest", help="store articles from text files ('-' reads standard input), feed or HTML files, feed or page URLs"
     )
-    send.add_argument("--all", action="store_true", help="send one to every active subscriber now")
+    ingest.add_argument("files", nargs="+", metavar="FILE|URL")
+    sources_cli.add_parser(commands)
+    deliveries_cli.add_parsers(commands)
     return parser
 
 
@@ -53,8 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_db_upgrade(settings))
         if args.command == "ingest":
             return asyncio.run(_ingest(settings, args.files))
+        if args.command == "sources":
+            return asyncio.run(sources_cli.sources_command(settings, args))
         if args.command == "bulletin":
-            return asyncio.run(_bulletin_send(settings, everyone=args.all))
+            return asyncio.run(deliveries_cli.bulletin_send(settings, everyone=args.all))
+        if args.command == "deliveries":
+            return asyncio.run(deliveries_cli.deliveries_command(settings, args))
     except MissingTokenError as exc:
         print(f"newsbot: {exc}", file=sys.stderr)
         return 2
@@ -89,6 +93,10 @@ async def _ingest(settings: Settings, names: Sequence[str]) -> int:
         await prepare_database(db)
         for name in names:
             label = "<stdin>" if name == "-" else name
+            handled = await sources_cli.ingest_feed_or_page(db, name, label)  # feeds and pages; None: plain text
+            if handled is not None:
+                readable += handled
+                continue
             try:
                 text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8-sig")
             except (OSError, UnicodeDecodeError) as exc:
@@ -110,33 +118,6 @@ async def _ingest(settings: Settings, names: Sequence[str]) -> int:
     finally:
         await db.dispose()
     return 0 if readable else 1
-
-
-async def _bulletin_send(settings: Settings, *, everyone: bool) -> int:
-    from telegram import Bot
-
-    from bot.bulletins import BulletinService
-    from bot.runner import prepare_database
-    from storage.session import Database
-
-    db = Database.from_url(settings.database_url)
-    try:
-        await prepare_database(db)
-        service = BulletinService(
-            db, bulletin_size=settings.bulletin_size, lease=timedelta(seconds=settings.delivery_lease_seconds)
-        )
-        async with Bot(
-            settings.require_token(),
-            base_url=f"{settings.telegram_api_url}/bot",
-            base_file_url=f"{settings.telegram_api_url}/file/bot",
-        ) as bot:
-            broadcast = await service.prepare_for_everyone() if everyone else 0
-            summary = await service.run_due(bot, wait_for_retries=True)
-            summary.prepared += broadcast
-        print(summary.line())
-        return 0 if summary.failed == 0 else 1
-    finally:
-        await db.dispose()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from telegram.ext import CallbackContext, ExtBot
 
 if TYPE_CHECKING:
     from bot.bulletins import BulletinService
+    from bot.feeds import FeedService
     from bot.settings import Settings
     from storage.session import Database
 
@@ -21,6 +22,7 @@ class BotServices:
     db: Database
     bulletins: BulletinService
     clock: Callable[[], datetime]  # UTC now; tests substitute their own
+    feeds: FeedService | None = None
 
 
 SERVICES_KEY = "services"  # the one place bot_data is keyed by a string
@@ -45,4 +47,9 @@ class NewsContext(CallbackContext[ExtBot[None], dict, dict, dict]):
     @property
     def bulletins(self) -> BulletinService:
         return self.services.bulletins
+
+    @property
+    def feeds(self) -> FeedService:
+        assert self.services.feeds is not None, "build_application sets up the feed service"
+        return self.services.feeds
 

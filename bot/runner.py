@@ -43,6 +43,7 @@ async def running(application: Application) -> AsyncIterator[Application]:  # ty
             await services.bulletins.wait_idle()
             await application.updater.stop()
             await application.stop()
+            await services.bulletins.engine.transport.close()
 
 
 async def run_bot(settings: Settings, *, stop: asyncio.Event | None = None) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{Path('newsbot.sqlite3')}"
@@ -38,16 +38,48 @@ class Settings(BaseSettings):
     bulletin_times: Annotated[tuple[time, ...], NoDecode] = (time(7), time(12), time(19))
     bulletin_size: int = Field(default=8, ge=1, le=20)
     log_level: str = "INFO"
-    # How often the scheduler looks for due bulletins, in seconds.
-    bulletin_check_interval: float = Field(default=30.0, gt=0)
+    # How often the scheduler looks for due bulletins, in seconds; 0 turns the job off (cron runs
+    # `newsbot bulletin send` instead).
+    bulletin_check_interval: float = Field(default=30.0, ge=0)
     # A bulletin claimed by a sender that died is sent again after this many seconds.
     delivery_lease_seconds: float = Field(default=60.0, gt=0)
+    # Feed URLs added as sources at start when missing (comma-separated in the environment).
+    feeds: Annotated[tuple[str, ...], NoDecode] = ()
+    # Default minutes between two polls of a source.
+    poll_interval: int = Field(default=15, ge=1, le=24 * 60)
+    # How often the poller looks for due sources, in seconds.
+    feed_check_interval: float = Field(default=60.0, gt=0)
+    # Telegram's flood limits. Above 30/s Telegram charges Stars: that needs PAID_BROADCAST.
+    max_messages_per_second: int = Field(default=30, ge=1, le=1000)
+    paid_broadcast: bool = False
+    per_chat_per_second: int = Field(default=1, ge=1)
+    per_group_per_minute: int = Field(default=20, ge=1)
+    # Requests in flight at once when sending bulletins.
+    send_concurrency: int = Field(default=32, ge=1, le=256)
+    max_delivery_attempts: int = Field(default=5, ge=1)
+
+    @model_validator(mode="after")
+    def _paid_rate_needs_paid_broadcast(self) -> Settings:
+        if self.max_messages_per_second > 30 and not self.paid_broadcast:
+            raise ValueError("MAX_MESSAGES_PER_SECOND above 30 needs PAID_BROADCAST=true (Telegram charges for it)")
+        return self
 
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_admin_ids(cls, value: object) -> object:
         if isinstance(value, str):
             return frozenset(int(part) for part in re.split(r"[,\s]+", value) if part)
+        return value
+
+    @field_validator("feeds", mode="before")
+    @classmethod
+    def _split_feeds(cls, value: object) -> object:
+        if isinstance(value, str):
+            urls = [part for part in re.split(r"[,\s]+", value) if part]
+            bad = [url for url in urls if not url.startswith(("http://", "https://"))]
+            if bad:
+                raise ValueError(f"FEEDS takes http(s) URLs; not one: {bad[0]!r}")
+            return tuple(dict.fromkeys(urls))
         return value
 
     @field_validator("bulletin_times", mode="before")

@@ -17,7 +17,7 @@ async def bulletin(update: Update, context: NewsContext) -> None:
     if delivery_id is None:
         await reply_html(update, "Nothing new since your last bulletin. /headlines shows the latest news.")
         return
-    summary = await context.bulletins.send_now(context.bot, [delivery_id])
+    summary = await context.bulletins.send_now([delivery_id])
     if summary.sent == 0 and summary.retried:
         await reply_html(update, "Telegram asked me to slow down; your bulletin follows in a moment.")
 

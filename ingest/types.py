@@ -23,6 +23,7 @@ class ParsedArticle:
     url: str | None = None
     published_at: datetime | None = None  # timezone-aware when known
     topics: list[str] = field(default_factory=list)
+    guid: str | None = None  # the entry's id in its feed, when it came from one
 
     @property
     def lead(self) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -38,6 +39,12 @@ class Base(DeclarativeBase):
 
 class Article(Base):
     __tablename__ = "articles"
+    # Feed entries are looked up by their id within their source.
+    __table_args__ = (
+        Index("ix_articles_source_guid", "source_id", "guid"),
+        # A unique index rather than a constraint: SQLite can add it without rebuilding the table.
+        Index("uq_articles_canonical_url", "canonical_url", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(Text)
@@ -51,6 +58,43 @@ class Article(Base):
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Set for articles that came from a feed (NULL for text files, or once their source is removed).
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
+    # The entry's id in its feed; long ids are stored as their SHA-256 (see storage.repositories).
+    guid: Mapped[str | None] = mapped_column(String(512))
+    # `url` without tracking parameters or fragment, host lower-cased: one story, one row.
+    canonical_url: Mapped[str | None] = mapped_column(String(2048))
+    # Hash of what the feed said about the entry: unchanged hash, nothing to do on the next poll.
+    entry_hash: Mapped[str | None] = mapped_column(String(64))
+    # When a changed feed entry last rewrote this row.
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Source(Base):
+    """A feed (RSS, Atom or JSON Feed) that the bot polls for articles."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    title: Mapped[str] = mapped_column(String(300), default="")
+    site_url: Mapped[str | None] = mapped_column(String(2048))
+    language: Mapped[str | None] = mapped_column(String(35))
+    interval_minutes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # NULL means "poll as soon as possible" (a new source).
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why the last poll failed; after a success, a note about a feed that needed repairs (else NULL).
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When admins were told this source keeps failing (once per failing streak).
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # HTTP validators for conditional GET.
+    etag: Mapped[str | None] = mapped_column(String(512))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
 
 
 class Subscriber(Base):
@@ -146,3 +190,18 @@ class DeliveryArticle(Base):
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
+
+
+class DeliveryRun(Base):
+    """One sender run's totals, for `newsbot deliveries status` and the log."""
+
+    __tablename__ = "delivery_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    retried: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    blocked: Mapped[int] = mapped_column(Integer, default=0)
+    messages_per_second: Mapped[float] = mapped_column(Float, default=0.0)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.types import ParsedArticle
-from storage.models import Article, BulletinTime, Delivery, DeliveryArticle, DeliveryStatus, Subscriber
+from ingest.urls import canonical_url
+from storage.models import Article, BulletinTime, Delivery, DeliveryArticle, DeliveryRun, DeliveryStatus, Subscriber
 
 
 # ---------------------------------------------------------------- articles
@@ -21,13 +23,52 @@ from storage.models import Article, BulletinTime, Delivery, DeliveryArticle, Del
 class StoreResult:
     article: Article
     created: bool
+    updated: bool = False  # an existing article was rewritten with a changed feed entry
 
 
-async def store_article(session: AsyncSession, parsed: ParsedArticle, *, now: datetime) -> StoreResult:
-    """Insert the article unless one with the same content fingerprint exists (then return that one)."""
+# Longer feed GUIDs are stored as their SHA-256 (the column is indexed, and indexes limit key length).
+MAX_GUID_CHARS = 512
+
+
+def guid_key(guid: str | None) -> str | None:
+    if not guid:
+        return None
+    return guid if len(guid) <= MAX_GUID_CHARS else "sha256:" + hashlib.sha256(guid.encode()).hexdigest()
+
+
+async def store_article(
+    session: AsyncSession,
+    parsed: ParsedArticle,
+    *,
+    now: datetime,
+    source_id: int | None = None,
+    entry_hash: str | None = None,
+    seen_at: datetime | None = None,
+) -> StoreResult:
+    """Store the article once: an existing row with the same story is returned instead.
+
+    The same story is, in this order: the same GUID from the same source, the same canonical URL (see
+    ingest.urls), or the same text (content fingerprint). When a feed entry (`source_id` given) matches an
+    article from that same source by GUID or URL and its text changed, that row is updated in place.
+    `seen_at` is the publication time given to a new article whose entry carries no usable date.
+    """
     fingerprint = parsed.fingerprint()
-    existing = await session.scalar(select(Article).where(Article.fingerprint == fingerprint))
+    guid = guid_key(parsed.guid)
+    canonical = canonical_url(parsed.url)
+    existing, matched_by = await _find_same_story(
+        session, source_id=source_id, guid=guid, canonical=canonical, fingerprint=fingerprint
+    )
     if existing is not None:
+        if source_id is not None and existing.source_id == source_id and matched_by != "text":
+            if existing.fingerprint == fingerprint:
+                # The same entry, perhaps under a re-issued GUID: remember how the feed names it now.
+                existing.guid = guid or existing.guid
+                existing.entry_hash = entry_hash or existing.entry_hash
+            elif (matched_by == "guid" or existing.guid is None or guid is None) and await _fingerprint_free(
+                session, fingerprint
+            ):
+                _rewrite(existing, parsed, fingerprint=fingerprint, entry_hash=entry_hash, now=now)
+                return StoreResult(existing, created=False, updated=True)
         return StoreResult(existing, created=False)
     article = Article(
         title=parsed.title,
@@ -37,21 +78,84 @@ async def store_article(session: AsyncSession, parsed: ParsedArticle, *, now: da
         source=parsed.source,
         dateline=parsed.dateline,
         url=parsed.url,
-        published_at=parsed.published_at,
+        published_at=parsed.published_at or seen_at,
         ingested_at=now,
         fingerprint=fingerprint,
         topics=list(parsed.topics),
+        source_id=source_id,
+        guid=guid,
+        canonical_url=canonical,
+        entry_hash=entry_hash,
     )
     try:
         # A savepoint, so losing an insert race to another process does not abort the caller's transaction.
         async with session.begin_nested():
             session.add(article)
     except IntegrityError:
-        existing = await session.scalar(select(Article).where(Article.fingerprint == fingerprint))
+        existing, _ = await _find_same_story(session, source_id=None, guid=None, canonical=canonical, fingerprint=fingerprint)
         if existing is None:
             raise
         return StoreResult(existing, created=False)
     return StoreResult(article, created=True)
+
+
+async def _find_same_story(
+    session: AsyncSession, *, source_id: int | None, guid: str | None, canonical: str | None, fingerprint: str
+) -> tuple[Article | None, str]:
+    """One query for every candidate; a GUID match ("guid") wins, then the URL ("url"), then the text ("text")."""
+    conditions = [Article.fingerprint == fingerprint]
+    if canonical is not None:
+        conditions.append(Article.canonical_url == canonical)
+    if guid is not None and source_id is not None:
+        conditions.append((Article.source_id == source_id) & (Article.guid == guid))
+    candidates = list(await session.scalars(select(Article).where(or_(*conditions)).limit(5)))
+
+    def how(article: Article) -> str:
+        if guid is not None and source_id is not None and article.source_id == source_id and article.guid == guid:
+            return "guid"
+        if canonical is not None and article.canonical_url == canonical:
+            return "url"
+        return "text"
+
+    ranked = sorted(((("guid", "url", "text").index(how(a)), a.id, a) for a in candidates), key=lambda t: t[:2])
+    return (ranked[0][2], how(ranked[0][2])) if ranked else (None, "")
+
+
+async def _fingerprint_free(session: AsyncSession, fingerprint: str) -> bool:
+    return await session.scalar(select(Article.id).where(Article.fingerprint == fingerprint)) is None
+
+
+def _rewrite(article: Article, parsed: ParsedArticle, *, fingerprint: str, entry_hash: str | None, now: datetime) -> None:
+    article.title = parsed.title
+    article.lead = parsed.lead
+    article.body = parsed.body
+    article.authors = list(parsed.authors)
+    article.topics = list(parsed.topics)
+    article.fingerprint = fingerprint
+    if parsed.url:
+        article.url = parsed.url
+    if parsed.published_at is not None:
+        article.published_at = parsed.published_at
+    if entry_hash is not None:
+        article.entry_hash = entry_hash
+    article.updated_at = now
+
+
+async def known_entries(
+    session: AsyncSession, source_id: int, *, guids: Sequence[str], urls: Sequence[str]
+) -> list[tuple[int | None, str | None, str | None, str | None]]:
+    """(source_id, guid, canonical_url, entry_hash) of stored articles matching these GUIDs or canonical URLs."""
+    keys = [key for key in (guid_key(g) for g in guids) if key]
+    canonicals = [c for c in (canonical_url(u) for u in urls) if c]
+    conditions = []
+    if keys:
+        conditions.append((Article.source_id == source_id) & Article.guid.in_(keys))
+    if canonicals:
+        conditions.append(Article.canonical_url.in_(canonicals))
+    if not conditions:
+        return []
+    query = select(Article.source_id, Article.guid, Article.canonical_url, Article.entry_hash).where(or_(*conditions))
+    return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]
 
 
 async def get_article(session: AsyncSession, article_id: int) -> Article | None:
@@ -224,36 +328,6 @@ def new_delivery(
     return delivery
 
 
-async def claim_deliveries(
-    session: AsyncSession, *, now: datetime, lease: timedelta, limit: int, only_ids: Sequence[int] | None = None
-) -> list[Delivery]:
-    """Take pending rows (and SENDING rows whose lease ran out after a crash) for sending."""
-    stale = now - lease
-    query = (
-        select(Delivery)
-        .where(
-            or_(
-                Delivery.status == DeliveryStatus.PENDING.value,
-                (Delivery.status == DeliveryStatus.SENDING.value) & (Delivery.claimed_at < stale),
-            ),
-            or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
-        )
-        .order_by(Delivery.id)
-        .limit(limit)
-    )
-    if only_ids is not None:
-        query = query.where(Delivery.id.in_(list(only_ids)))
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        # Dialect-specific, on purpose: lets several processes claim disjoint batches.
-        query = query.with_for_update(skip_locked=True)
-    rows = list(await session.scalars(query))
-    for row in rows:
-        row.status = DeliveryStatus.SENDING.value
-        row.claimed_at = now
-        row.attempts += 1
-    return rows
-
-
 async def release_claims(session: AsyncSession, delivery_ids: Sequence[int]) -> None:
     """Undo claims that were never attempted (an orderly shutdown)."""
     if not delivery_ids:
@@ -266,13 +340,58 @@ async def release_claims(session: AsyncSession, delivery_ids: Sequence[int]) -> 
     )
 
 
-async def next_retry_at(session: AsyncSession) -> datetime | None:
+async def next_retry_at(session: AsyncSession, *, only_ids: Sequence[int] | None = None) -> datetime | None:
     """When the earliest postponed pending row becomes due, if any."""
-    return await session.scalar(
-        select(func.min(Delivery.not_before)).where(Delivery.status == DeliveryStatus.PENDING.value)
-    )
+    query = select(func.min(Delivery.not_before)).where(Delivery.status == DeliveryStatus.PENDING.value)
+    if only_ids is not None:
+        query = query.where(Delivery.id.in_(list(only_ids)))
+    return await session.scalar(query)
 
 
 async def delivery_counts(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
     return {status: count for status, count in rows.all()}
+
+
+# ---------------------------------------------------------------- delivery runs
+
+
+async def record_run(
+    session: AsyncSession,
+    *,
+    started_at: datetime,
+    finished_at: datetime,
+    sent: int,
+    retried: int,
+    failed: int,
+    blocked: int,
+    messages_per_second: float,
+) -> None:
+    session.add(
+        DeliveryRun(
+            started_at=started_at,
+            finished_at=finished_at,
+            sent=sent,
+            retried=retried,
+            failed=failed,
+            blocked=blocked,
+            messages_per_second=messages_per_second,
+        )
+    )
+
+
+async def last_run(session: AsyncSession) -> DeliveryRun | None:
+    return await session.scalar(select(DeliveryRun).order_by(DeliveryRun.finished_at.desc(), DeliveryRun.id.desc()).limit(1))
+
+
+async def retry_failed_deliveries(session: AsyncSession, delivery_ids: Sequence[int] | None = None) -> int:
+    """Put failed rows back in the queue with fresh attempts; returns how many."""
+    statement = update(Delivery).where(Delivery.status == DeliveryStatus.FAILED.value)
+    if delivery_ids:
+        statement = statement.where(Delivery.id.in_(list(delivery_ids)))
+    result = await session.execute(
+        statement.values(status=DeliveryStatus.PENDING.value, attempts=0, not_before=None, claimed_at=None).execution_options(
+            synchronize_session=False
+        )
+    )
+    return int(result.rowcount or 0)

@@ -1,0 +1,178 @@
+"""Telegram's flood limits, enforced strictly: never more than N sends in any sliding window.
+
+A token bucket that starts full lets about twice the rate through in its first second; a sliding window of
+the last N start times cannot. Waiters are served by priority (replies to users before bulletins), then
+in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from telegram.ext import BaseRateLimiter
+
+REPLY = 0  # a user is waiting for this message
+BULK = 1  # bulletins: yield to replies
+
+# Methods that put a message in a chat (and so count against Telegram's limits).
+_SENDING_METHODS = frozenset(
+    {"sendmessage", "editmessagetext", "sendphoto", "senddocument", "sendmediagroup", "copymessage", "forwardmessage"}
+)
+
+
+class SlidingWindow:
+    """Admission for at most `limit` events in any `period`-second window (start times are counted).
+
+    With `smooth`, starts are also spaced at least period/limit apart. Telegram counts arrivals, not our
+    start times: a full window's worth sent at once, followed by the next window's worth a second later,
+    lets a few milliseconds of network jitter put more than `limit` arrivals into one of its windows.
+    Even spacing leaves each request a whole interval of slack. `guard` widens the window a little more.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        period: float = 1.0,
+        *,
+        guard: float = 0.0,
+        smooth: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self.period = period + guard
+        self.spacing = self.period / limit if smooth else 0.0
+        self._clock = clock
+        self._starts: deque[float] = deque(maxlen=limit)
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._dispatcher: asyncio.Task[None] | None = None
+
+    def _delay(self, now: float) -> float:
+        if not self._starts:
+            return 0.0
+        spaced = self._starts[-1] + self.spacing - now
+        if len(self._starts) < self.limit:
+            return max(0.0, spaced)
+        return max(0.0, self._starts[0] + self.period - now, spaced)
+
+    async def acquire(self, priority: int = BULK) -> None:
+        now = self._clock()
+        if not self._waiters and self._delay(now) == 0.0:
+            self._starts.append(now)  # fast path: a free slot and nobody queued ahead
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._order), future))
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.create_task(self._dispatch(), name="rate-limit-dispatch")
+        await future
+
+    async def _dispatch(self) -> None:
+        while self._waiters:
+            delay = self._delay(self._clock())
+            if delay > 0:
+                # A more urgent waiter arriving meanwhile does not change when the next slot frees.
+                await asyncio.sleep(delay)
+                continue
+            _, _, future = heapq.heappop(self._waiters)
+            if future.done():  # its caller was cancelled
+                continue
+            self._starts.append(self._clock())
+            future.set_result(None)
+
+
+class ChatLimits:
+    """Per-chat limits: `per_chat_per_second` in any chat, and `per_group_per_minute` in groups/channels.
+
+    Chat ids below zero are groups, supergroups and channels in the Bot API.
+    """
+
+    def __init__(self, per_chat_per_second: int = 1, per_group_per_minute: int = 20, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_chat_per_second = per_chat_per_second
+        self.per_group_per_minute = per_group_per_minute
+        self._clock = clock
+        self._second: dict[int, SlidingWindow] = {}
+        self._minute: dict[int, SlidingWindow] = {}
+
+    async def acquire(self, chat_id: int, priority: int = BULK) -> None:
+        if chat_id < 0:
+            window = self._minute.get(chat_id)
+            if window is None:
+                window = self._minute[chat_id] = SlidingWindow(self.per_group_per_minute, 60.0, clock=self._clock)
+            await window.acquire(priority)
+        window = self._second.get(chat_id)
+        if window is None:
+            window = self._second[chat_id] = SlidingWindow(self.per_chat_per_second, 1.0, clock=self._clock)
+        await window.acquire(priority)
+
+    def forget_idle(self) -> None:
+        """Drop windows with no recent sends, so a run over 100,000 chats does not keep 100,000 windows."""
+        now = self._clock()
+        for table, age in ((self._second, 1.0), (self._minute, 60.0)):
+            idle = [chat for chat, window in table.items() if not window._waiters and (not window._starts or now - window._starts[-1] >= age)]
+            for chat in idle:
+                del table[chat]
+
+
+class FloodLimits:
+    """The bot's shared limits: one global window plus per-chat windows, used by bulletins and replies alike."""
+
+    def __init__(
+        self, per_second: int | None, *, per_chat_per_second: int = 1, per_group_per_minute: int = 20, guard: float = 0.005
+    ) -> None:
+        self.overall = SlidingWindow(per_second, 1.0, guard=guard, smooth=True) if per_second else None
+        self.chats = ChatLimits(per_chat_per_second, per_group_per_minute)
+
+    async def acquire(self, chat_id: int | None, priority: int) -> None:
+        if chat_id is not None:
+            await self.chats.acquire(chat_id, priority)
+        if self.overall is not None:
+            await self.overall.acquire(priority)
+
+
+class ReplyRateLimiter(BaseRateLimiter[None]):
+    """python-telegram-bot's hook: every message the Application sends takes a REPLY slot in the shared limits.
+
+    Replies skip the per-chat limit in private chats (a user asked for them, and Telegram allows short
+    bursts there), but count against the global and per-group limits.
+    """
+
+    def __init__(self, limits: FloodLimits) -> None:
+        self.limits = limits
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        if endpoint.lower() in _SENDING_METHODS:
+            chat_id = _as_chat_id(data.get("chat_id"))
+            if chat_id is not None and chat_id < 0:
+                await self.limits.chats.acquire(chat_id, REPLY)
+            if self.limits.overall is not None:
+                await self.limits.overall.acquire(REPLY)
+        return await callback(*args, **kwargs)
+
+
+def _as_chat_id(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None  # @channelusername: no per-chat accounting

@@ -1,0 +1,85 @@
+"""A lean Bot API client for bulk sending.
+
+python-telegram-bot builds a full `Message` object from every reply and runs each request through httpx;
+that costs about 3.7 ms of CPU per message here (see PERF-NOTES). Bulletins need only the message_id back,
+so the sender posts JSON over aiohttp's keep-alive pool and reads the one field it needs. Replies to users
+keep going through python-telegram-bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+
+@dataclass(slots=True, frozen=True)
+class SendResult:
+    """What Telegram answered, reduced to what the sender acts on."""
+
+    message_id: int | None = None  # set when the message was accepted
+    status: int | None = None  # HTTP status; None when no answer arrived (network error, timeout)
+    description: str = ""
+    retry_after: float | None = None
+    migrate_to_chat_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.message_id is not None
+
+
+class BotApiTransport:
+    def __init__(self, api_url: str, token: str, *, connections: int = 32, timeout: float = 15.0) -> None:
+        self._endpoint = f"{api_url.rstrip('/')}/bot{token}/"
+        self._connections = connections
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300),
+                timeout=self._timeout,
+                json_serialize=json.dumps,
+            )
+        return self._session
+
+    async def send_message(
+        self, chat_id: int, text: str, *, parse_mode: str | None = "HTML", paid_broadcast: bool = False
+    ) -> SendResult:
+        payload: dict[str, Any] = {"chat_id": chat_id, "text": text, "link_preview_options": {"is_disabled": True}}
+        if parse_mode:
+            payload["parse_mode"] = parse_mode
+        if paid_broadcast:
+            payload["allow_paid_broadcast"] = True
+        return await self._call("sendMessage", payload)
+
+    async def _call(self, method: str, payload: dict[str, Any]) -> SendResult:
+        try:
+            async with self._client().post(self._endpoint + method, json=payload) as response:
+                status = response.status
+                body = await response.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            # Never include the URL: it carries the token.
+            return SendResult(description=f"network error: {type(exc).__name__}")
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            return SendResult(status=status, description=f"HTTP {status} with a body that is not JSON")
+        if answer.get("ok") and isinstance(answer.get("result"), dict):
+            return SendResult(message_id=int(answer["result"]["message_id"]), status=status)
+        parameters = answer.get("parameters") or {}
+        return SendResult(
+            status=int(answer.get("error_code") or status),
+            description=str(answer.get("description") or f"HTTP {status}"),
+            retry_after=float(parameters["retry_after"]) if parameters.get("retry_after") is not None else None,
+            migrate_to_chat_id=int(parameters["migrate_to_chat_id"]) if parameters.get("migrate_to_chat_id") else None,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

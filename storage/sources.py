@@ -1,0 +1,170 @@
+"""Feed sources: data access. Like storage.repositories, every function takes the caller's session and never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Article, Source
+
+# A failing source waits interval * 2^(failures - 1) before the next try, but never longer than this.
+MAX_BACKOFF = timedelta(hours=6)
+# A source failing this many times in a row, or for this long, is reported to the admins (once per streak).
+REPORT_AFTER_FAILURES = 10
+REPORT_AFTER = timedelta(hours=24)
+
+
+async def get_source(session: AsyncSession, source_id: int) -> Source | None:
+    return await session.get(Source, source_id)
+
+
+async def source_by_url(session: AsyncSession, url: str) -> Source | None:
+    return await session.scalar(select(Source).where(Source.url == url))
+
+
+async def list_sources(session: AsyncSession) -> list[Source]:
+    return list(await session.scalars(select(Source).order_by(Source.id)))
+
+
+async def add_source(
+    session: AsyncSession,
+    url: str,
+    *,
+    interval_minutes: int,
+    now: datetime,
+    title: str = "",
+    site_url: str | None = None,
+    language: str | None = None,
+) -> tuple[Source, bool]:
+    """The source for this URL, created (due at once) unless it exists; returns (source, created)."""
+    existing = await source_by_url(session, url)
+    if existing is not None:
+        return existing, False
+    source = Source(
+        url=url,
+        title=title[:300],
+        site_url=site_url,
+        language=language,
+        interval_minutes=interval_minutes,
+        created_at=now,
+        next_poll_at=None,
+        consecutive_failures=0,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(source)
+    except IntegrityError:
+        existing = await source_by_url(session, url)
+        if existing is None:
+            raise
+        return existing, False
+    return source, True
+
+
+async def claim_for_update(session: AsyncSession, source_id: int, now: datetime) -> Source | None:
+    """Start the poll's write transaction with a write to the source row, and return the row (None if gone).
+
+    Writing first matters on SQLite: its Python driver opens a transaction only at the first write, so a
+    savepoint taken before any write (store_article takes one per article) would be the outermost
+    transaction and its RELEASE would commit. It also takes SQLite's write lock up front, so the duplicate
+    checks that follow cannot race with another poll. On PostgreSQL it just locks this one row.
+    """
+    result = await session.execute(
+        update(Source).where(Source.id == source_id).values(last_polled_at=now).execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    source = await session.get(Source, source_id, populate_existing=True)
+    return source
+
+
+async def remove_source(session: AsyncSession, source_id: int) -> Source | None:
+    """Delete the source; its articles stay (their source_id becomes NULL). Returns the removed row."""
+    source = await session.get(Source, source_id)
+    if source is None:
+        return None
+    await session.execute(delete(Source).where(Source.id == source_id))
+    return source
+
+
+async def due_source_ids(session: AsyncSession, now: datetime, limit: int = 1000) -> list[int]:
+    query = (
+        select(Source.id)
+        .where(or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now))
+        .order_by(Source.next_poll_at.is_(None).desc(), Source.next_poll_at, Source.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
+
+
+async def article_counts(session: AsyncSession, source_ids: Sequence[int]) -> dict[int, int]:
+    if not source_ids:
+        return {}
+    rows = await session.execute(
+        select(Article.source_id, func.count()).where(Article.source_id.in_(list(source_ids))).group_by(Article.source_id)
+    )
+    return {int(source_id): int(count) for source_id, count in rows.all()}
+
+
+def backoff(interval_minutes: int, failures: int) -> timedelta:
+    """Delay before the next try after `failures` failures in a row (the first retry comes after one interval)."""
+    interval = timedelta(minutes=interval_minutes)
+    if failures <= 0:
+        return interval
+    ceiling = max(MAX_BACKOFF, interval)
+    return min(interval * (2 ** min(failures - 1, 20)), ceiling)
+
+
+def record_success(
+    source: Source,
+    *,
+    now: datetime,
+    etag: str | None,
+    last_modified: str | None,
+    note: str | None = None,
+    moved_to: str | None = None,
+) -> bool:
+    """A poll worked (new content or 304). Returns True when the source had been reported as failing."""
+    was_reported = source.reported_at is not None
+    source.last_polled_at = now
+    source.last_success_at = now
+    source.last_error = note
+    source.consecutive_failures = 0
+    source.failing_since = None
+    source.reported_at = None
+    source.next_poll_at = now + timedelta(minutes=source.interval_minutes)
+    if etag is not None or last_modified is not None:
+        source.etag = etag[:512] if etag else None
+        source.last_modified = last_modified[:100] if last_modified else None
+    if moved_to and moved_to != source.url:
+        source.url = moved_to
+    return was_reported
+
+
+def record_failure(source: Source, *, now: datetime, error: str) -> None:
+    source.last_polled_at = now
+    source.last_error = error[:2000]
+    source.consecutive_failures += 1
+    if source.failing_since is None:
+        source.failing_since = now
+    source.next_poll_at = now + backoff(source.interval_minutes, source.consecutive_failures)
+
+
+def needs_report(source: Source, now: datetime) -> bool:
+    """Failing long enough to tell the admins, and not told yet in this streak."""
+    if source.reported_at is not None or source.consecutive_failures == 0 or source.failing_since is None:
+        return False
+    return source.consecutive_failures >= REPORT_AFTER_FAILURES or now - source.failing_since >= REPORT_AFTER
+
+
+async def sources_to_report(session: AsyncSession, now: datetime) -> list[Source]:
+    query = select(Source).where(
+        Source.reported_at.is_(None),
+        Source.consecutive_failures > 0,
+        or_(Source.consecutive_failures >= REPORT_AFTER_FAILURES, Source.failing_since <= now - REPORT_AFTER),
+    )
+    return list(await session.scalars(query.order_by(Source.id)))

@@ -1,0 +1,133 @@
+"""A local HTTP server for feed tests: serves the files in tests/data/feeds and the ways real servers fail.
+
+Each path is configured with `serve(...)`: a body (or a file, where `{{BASE}}` becomes the server's own URL),
+a content type, ETag / Last-Modified validators (answered with 304 when the request's match), gzip when the
+client accepts it, an HTTP status, a redirect, a delay (for timeouts) or an endless body (for size caps).
+Every request is recorded with its headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from aiohttp import web
+
+FEEDS = Path(__file__).parent / "data" / "feeds"
+
+
+@dataclass
+class Route:
+    body: bytes = b""
+    content_type: str | None = "application/xml"
+    status: int = 200
+    etag: bool = True
+    last_modified: str | None = None
+    gzip: bool = False
+    redirect_to: str | None = None
+    delay: float = 0.0
+    endless: bool = False  # stream data without Content-Length until the client gives up
+
+
+@dataclass
+class Request:
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FeedServer:
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[Request] = []
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    async def __aenter__(self) -> FeedServer:
+        app = web.Application()
+        app.router.add_route("GET", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        sockets = site._server.sockets  # type: ignore[union-attr]
+        self.port = sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # ------------------------------------------------------------------ configuration
+
+    def load(self, name: str) -> bytes:
+        return (FEEDS / name).read_bytes().replace(b"{{BASE}}", self.base.encode())
+
+    def serve(self, path: str, body: bytes | str = b"", **options: object) -> str:
+        """Configure `path`; returns its full URL."""
+        data = body.encode() if isinstance(body, str) else body
+        self.routes[path] = Route(body=data, **options)  # type: ignore[arg-type]
+        return self.url(path)
+
+    def serve_file(self, path: str, name: str, **options: object) -> str:
+        return self.serve(path, self.load(name), **options)
+
+    def requests_to(self, path: str) -> list[Request]:
+        return [r for r in self.requests if r.path == path]
+
+    # ------------------------------------------------------------------ answering
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(Request(request.path_qs, dict(request.headers)))
+        route = self.routes.get(request.path)
+        if route is None:
+            return web.Response(status=404, text="not found")
+        if route.delay:
+            await asyncio.sleep(route.delay)
+        if route.redirect_to is not None:
+            return web.Response(status=route.status, headers={"Location": route.redirect_to})
+        if route.status != 200:
+            return web.Response(status=route.status, text=f"error {route.status}")
+        headers: dict[str, str] = {}
+        if route.content_type:
+            headers["Content-Type"] = route.content_type
+        tag = f'"{hashlib.sha1(route.body).hexdigest()[:16]}"' if route.etag else None
+        if tag:
+            headers["ETag"] = tag
+        if route.last_modified:
+            headers["Last-Modified"] = route.last_modified
+        if (tag and request.headers.get("If-None-Match") == tag) or (
+            route.last_modified and request.headers.get("If-Modified-Since") == route.last_modified
+        ):
+            return web.Response(status=304, headers=headers)
+        if route.endless:
+            response = web.StreamResponse(headers=headers)
+            await response.prepare(request)
+            chunk = b"<!-- padding -->" * 4096
+            try:
+                for _ in range(10_000):
+                    await response.write(chunk)
+            except (ConnectionError, RuntimeError):
+                pass
+            return response
+        body = route.body
+        if route.gzip and "gzip" in request.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        response = web.Response(body=body, headers=headers)
+        if not route.content_type:
+            # aiohttp adds application/octet-stream by default; a server that sends no type at all is wanted here.
+            response.headers.popall("Content-Type", None)
+        return response
