@@ -91,34 +91,54 @@ class SlidingWindow:
 class ChatLimits:
     """Per-chat limits: `per_chat_per_second` in any chat, and `per_group_per_minute` in groups/channels.
 
-    Chat ids below zero are groups, supergroups and channels in the Bot API.
+    Chat ids below zero are groups, supergroups and channels in the Bot API. Only recent start times are
+    kept (a deque per active chat, pruned as the run moves on), so a run over 100,000 chats stays small.
     """
+
+    PRUNE_EVERY = 4096
 
     def __init__(self, per_chat_per_second: int = 1, per_group_per_minute: int = 20, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_chat_per_second = per_chat_per_second
         self.per_group_per_minute = per_group_per_minute
         self._clock = clock
-        self._second: dict[int, SlidingWindow] = {}
-        self._minute: dict[int, SlidingWindow] = {}
+        self._recent: dict[int, deque[float]] = {}
+        self._since_prune = 0
+
+    def _delay(self, starts: deque[float], now: float, chat_id: int) -> float:
+        delays = [0.0]
+        in_last_second = sum(1 for t in starts if now - t < 1.0)
+        if in_last_second >= self.per_chat_per_second:
+            delays.append(starts[-self.per_chat_per_second] + 1.0 - now)
+        if chat_id < 0 and len(starts) >= self.per_group_per_minute:
+            delays.append(starts[-self.per_group_per_minute] + 60.0 - now)
+        return max(delays)
 
     async def acquire(self, chat_id: int, priority: int = BULK) -> None:
-        if chat_id < 0:
-            window = self._minute.get(chat_id)
-            if window is None:
-                window = self._minute[chat_id] = SlidingWindow(self.per_group_per_minute, 60.0, clock=self._clock)
-            await window.acquire(priority)
-        window = self._second.get(chat_id)
-        if window is None:
-            window = self._second[chat_id] = SlidingWindow(self.per_chat_per_second, 1.0, clock=self._clock)
-        await window.acquire(priority)
+        keep = max(self.per_chat_per_second, self.per_group_per_minute if chat_id < 0 else 0)
+        starts = self._recent.get(chat_id)
+        if starts is None:
+            starts = self._recent[chat_id] = deque(maxlen=keep)
+        while (delay := self._delay(starts, self._clock(), chat_id)) > 0:
+            await asyncio.sleep(delay)
+        starts.append(self._clock())
+        self._since_prune += 1
+        if self._since_prune >= self.PRUNE_EVERY:
+            self._prune()
 
-    def forget_idle(self) -> None:
-        """Drop windows with no recent sends, so a run over 100,000 chats does not keep 100,000 windows."""
+    def _prune(self) -> None:
+        self._since_prune = 0
         now = self._clock()
-        for table, age in ((self._second, 1.0), (self._minute, 60.0)):
-            idle = [chat for chat, window in table.items() if not window._waiters and (not window._starts or now - window._starts[-1] >= age)]
-            for chat in idle:
-                del table[chat]
+        # A private chat's history matters for a second, a group's for a minute.
+        stale = [
+            chat
+            for chat, starts in self._recent.items()
+            if not starts or now - starts[-1] >= (60.0 if chat < 0 else 1.0)
+        ]
+        for chat in stale:
+            del self._recent[chat]
+
+    def tracked_chats(self) -> int:
+        return len(self._recent)
 
 
 class FloodLimits:

@@ -280,3 +280,24 @@ async def test_sigterm_finishes_in_flight_and_exits_promptly(tmp_path: Path, dat
     assert {r.status for r in stored.values()} == {"sent", "pending"}  # unsent rows were handed back, not left claimed
     assert "sent=" in await _newsbot(tmp_path, env, "bulletin", "send")
     assert bulletins_by_chat(fake_api) == {c: 1 for c in range(1, 201)}  # nothing twice, nothing lost
+
+
+async def test_paid_broadcast_sets_allow_paid_broadcast(database: Database, fake_api: FakeBotAPI) -> None:
+    await seed(database, [1, 2])
+    engine = engine_for(database, fake_api, limits=DeliveryLimits(per_second=1000, paid_broadcast=True))
+    try:
+        assert (await engine.run()).sent == 2
+    finally:
+        await engine.transport.close()
+    sends = [r for r in fake_api.requests if r.method == "sendMessage"]
+    assert [r.params.get("allow_paid_broadcast") for r in sends] == [True, True]
+
+
+def test_rates_above_thirty_need_paid_broadcast() -> None:
+    from pydantic import ValidationError
+
+    from bot.settings import load_settings
+
+    with pytest.raises(ValidationError, match="PAID_BROADCAST"):
+        load_settings(_env_file=None, max_messages_per_second=100)
+    assert load_settings(_env_file=None, max_messages_per_second=1000, paid_broadcast=True).max_messages_per_second == 1000
