@@ -7,12 +7,13 @@ import asyncio
 import signal
 from datetime import datetime, timezone
 
-from bot.app import build_bulletin_service
-from bot.runner import prepare_database
-from bot.settings import Settings
-from storage import repositories as repo
-from storage.models import DeliveryStatus
-from storage.session import Database
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+# The engine's imports (python-telegram-bot, SQLAlchemy, aiohttp) load inside the commands, so that
+# `newsbot --help` and the other commands do not pay for them.
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,6 +30,10 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 
 async def bulletin_send(settings: Settings, *, everyone: bool) -> int:
+    from bot.app import build_bulletin_service
+    from bot.runner import prepare_database
+    from storage.session import Database
+
     settings.require_token()
     db = Database.from_url(settings.database_url)
     loop = asyncio.get_running_loop()
@@ -52,6 +57,11 @@ async def bulletin_send(settings: Settings, *, everyone: bool) -> int:
 
 
 async def deliveries_command(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.runner import prepare_database
+    from storage import repositories as repo
+    from storage.models import DeliveryStatus
+    from storage.session import Database
+
     db = Database.from_url(settings.database_url)
     try:
         await prepare_database(db)

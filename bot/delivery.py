@@ -144,9 +144,10 @@ class DeliveryEngine:
         queue: asyncio.Queue[_Claimed | None] = asyncio.Queue(maxsize=self.workers * 2)
         recorder = _Recorder(self.db)
         unsent: list[int] = []
+        worker_count = self.workers if only_ids is None else max(1, min(self.workers, len(only_ids)))
         workers = [
             asyncio.create_task(self._work(queue, recorder, summary, unsent, priority), name=f"delivery-worker-{n}")
-            for n in range(self.workers)
+            for n in range(worker_count)
         ]
         try:
             await self._feed(queue, recorder, only_ids, wait_for_retries)

@@ -312,11 +312,10 @@ class FeedService:
                 return None  # removed while we were fetching
             poll = PollResult(source_id, source.url, title=feed.title or source.title, warning=feed.warning)
             poll.unchanged = unchanged
-            for entry, article in zip(todo, articles):
+            for article in articles:
                 article.source = source.title or article.source
-                stored = await repo.store_article(
-                    session, article, now=now, source_id=source_id, entry_hash=entry.entry_hash, seen_at=now
-                )
+            batch = [(article, entry.entry_hash) for entry, article in zip(todo, articles)]
+            for stored in await repo.store_articles(session, batch, now=now, source_id=source_id, seen_at=now):
                 if stored.created:
                     poll.added.append((stored.article.id, stored.article.title))
                 elif stored.updated:
@@ -378,7 +377,9 @@ class FeedService:
 
     # ------------------------------------------------------------------ telling the admins
 
-    async def report(self, bot: Bot, admin_ids: Iterable[int], recovered: Sequence[PollResult] = (), *, now: datetime | None = None) -> int:
+    async def report(
+        self, bot: Bot, admin_ids: Iterable[int], recovered: Sequence[PollResult] = (), *, now: datetime | None = None
+    ) -> int:
         """Tell admins about sources failing for long (once per failing streak) and about recoveries.
 
         Returns how many sources were reported as failing.

@@ -204,11 +204,11 @@ async def _ingest_document(
 
 
 async def _store(db: Database, articles: Sequence[ParsedArticle], labels: Sequence[str], *, now: datetime) -> None:
-    from storage.repositories import store_article
+    from storage.repositories import store_articles
 
     async with db.session() as session:
-        for article, label in zip(articles, labels):
-            result = await store_article(session, article, now=now, seen_at=now)
+        results = await store_articles(session, [(article, None) for article in articles], now=now, seen_at=now)
+        for article, label, result in zip(articles, labels, results):
             if result.created:
                 print(f"stored {label} as article {result.article.id}: {article.title}")
             else:

@@ -193,7 +193,8 @@ def _xml_entry(raw: Any, *, source: str, base: str, feed_url: str, now: datetime
                 paragraphs = summary_paragraphs
     else:
         paragraphs = _paragraphs(summary, summary_detail.get("type"))
-    title = html_to_text(raw.get("title", "")) if raw.get("title_detail", {}).get("type") == "text/html" else _one_line(raw.get("title", ""))
+    raw_title = raw.get("title", "")
+    title = html_to_text(raw_title) if raw.get("title_detail", {}).get("type") == "text/html" else _one_line(raw_title)
     authors = _xml_authors(raw)
     topics = _topics(tag.get("label") or tag.get("term") or "" for tag in raw.get("tags", []))
     # dict.get: feedparser's own get() maps a missing "published" to "updated" with a DeprecationWarning.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 
@@ -59,18 +59,154 @@ async def store_article(
         session, source_id=source_id, guid=guid, canonical=canonical, fingerprint=fingerprint
     )
     if existing is not None:
-        if source_id is not None and existing.source_id == source_id and matched_by != "text":
-            if existing.fingerprint == fingerprint:
-                # The same entry, perhaps under a re-issued GUID: remember how the feed names it now.
-                existing.guid = guid or existing.guid
-                existing.entry_hash = entry_hash or existing.entry_hash
-            elif (matched_by == "guid" or existing.guid is None or guid is None) and await _fingerprint_free(
-                session, fingerprint
-            ):
-                _rewrite(existing, parsed, fingerprint=fingerprint, entry_hash=entry_hash, now=now)
-                return StoreResult(existing, created=False, updated=True)
+        fingerprint_free = existing.fingerprint == fingerprint or await _fingerprint_free(session, fingerprint)
+        return _same_story(
+            existing, matched_by, parsed, fingerprint=fingerprint, guid=guid, source_id=source_id,
+            entry_hash=entry_hash, fingerprint_free=fingerprint_free, now=now,
+        )  # fmt: skip
+    article = _new_article(
+        parsed, fingerprint=fingerprint, guid=guid, canonical=canonical, source_id=source_id,
+        entry_hash=entry_hash, now=now, seen_at=seen_at,
+    )  # fmt: skip
+    try:
+        # A savepoint, so losing an insert race to another process does not abort the caller's transaction.
+        async with session.begin_nested():
+            session.add(article)
+    except IntegrityError:
+        existing, _ = await _find_same_story(session, source_id=None, guid=None, canonical=canonical, fingerprint=fingerprint)
+        if existing is None:
+            raise
         return StoreResult(existing, created=False)
-    article = Article(
+    return StoreResult(article, created=True)
+
+
+async def store_articles(
+    session: AsyncSession,
+    items: Sequence[tuple[ParsedArticle, str | None]],
+    *,
+    now: datetime,
+    source_id: int | None = None,
+    seen_at: datetime | None = None,
+) -> list[StoreResult]:
+    """`store_article` for many (article, entry_hash) pairs at once, with the same rules and results in order.
+
+    One query finds every stored candidate and new rows go in as one multi-row insert, instead of a few
+    round trips per article. Should another writer store one of the same stories meanwhile (the insert
+    fails on a unique key), the new ones are stored one by one, each with its own check.
+    """
+    keyed = [(parsed, entry_hash, parsed.fingerprint(), guid_key(parsed.guid), canonical_url(parsed.url))
+             for parsed, entry_hash in items]  # fmt: skip
+    pool = await _candidates(
+        session,
+        source_id=source_id,
+        fingerprints={k[2] for k in keyed},
+        canonicals={k[4] for k in keyed if k[4]},
+        guids={k[3] for k in keyed if k[3]},
+    )
+    index = _StoryIndex(pool, source_id)
+    results: list[StoreResult] = []
+    fresh: list[Article] = []
+    for parsed, entry_hash, fingerprint, guid, canonical in keyed:
+        existing, matched_by = _match(index.candidates(guid, canonical, fingerprint), source_id=source_id, guid=guid,
+                                      canonical=canonical, fingerprint=fingerprint)  # fmt: skip
+        if existing is not None:
+            holder = index.by_fingerprint.get(fingerprint)
+            fingerprint_free = holder is None or holder is existing
+            results.append(_same_story(
+                existing, matched_by, parsed, fingerprint=fingerprint, guid=guid, source_id=source_id,
+                entry_hash=entry_hash, fingerprint_free=fingerprint_free, now=now,
+            ))  # fmt: skip
+            continue
+        article = _new_article(
+            parsed, fingerprint=fingerprint, guid=guid, canonical=canonical, source_id=source_id,
+            entry_hash=entry_hash, now=now, seen_at=seen_at,
+        )  # fmt: skip
+        index.add(article)  # a later entry of this batch can be the same story
+        fresh.append(article)
+        results.append(StoreResult(article, created=True))
+    if not fresh:
+        return results
+    try:
+        async with session.begin_nested():
+            session.add_all(fresh)
+    except IntegrityError:
+        retried = []
+        for (parsed, entry_hash), result in zip(items, results):
+            if result.created:
+                result = await store_article(
+                    session, parsed, now=now, source_id=source_id, entry_hash=entry_hash, seen_at=seen_at
+                )
+            retried.append(result)
+        return retried
+    return results
+
+
+class _StoryIndex:
+    """Stored and just-created articles by fingerprint, canonical URL and (this source's) GUID.
+
+    Rewrites in place (changed entries) are not re-indexed: a batch never holds two versions of one entry.
+    """
+
+    def __init__(self, articles: Iterable[Article], source_id: int | None) -> None:
+        self.source_id = source_id
+        self.by_fingerprint: dict[str, Article] = {}
+        self.by_canonical: dict[str, Article] = {}
+        self.by_guid: dict[str, Article] = {}
+        for article in articles:
+            self.add(article)
+
+    def add(self, article: Article) -> None:
+        self.by_fingerprint.setdefault(article.fingerprint, article)
+        if article.canonical_url:
+            self.by_canonical.setdefault(article.canonical_url, article)
+        if article.guid and self.source_id is not None and article.source_id == self.source_id:
+            self.by_guid.setdefault(article.guid, article)
+
+    def candidates(self, guid: str | None, canonical: str | None, fingerprint: str) -> list[Article]:
+        found = [self.by_guid.get(guid) if guid else None, self.by_canonical.get(canonical) if canonical else None,
+                 self.by_fingerprint.get(fingerprint)]  # fmt: skip
+        return [article for article in found if article is not None]
+
+
+_IN_CHUNK = 300  # values per IN (...) list, well below every backend's parameter limit
+
+
+async def _candidates(
+    session: AsyncSession, *, source_id: int | None, fingerprints: set[str], canonicals: set[str], guids: set[str]
+) -> list[Article]:
+    found: dict[int, Article] = {}
+
+    async def load(condition: Any) -> None:
+        for article in await session.scalars(select(Article).where(condition)):
+            found[article.id] = article
+
+    for chunk in _chunks(fingerprints):
+        await load(Article.fingerprint.in_(chunk))
+    for chunk in _chunks(canonicals):
+        await load(Article.canonical_url.in_(chunk))
+    if source_id is not None:
+        for chunk in _chunks(guids):
+            await load((Article.source_id == source_id) & Article.guid.in_(chunk))
+    return sorted(found.values(), key=lambda a: a.id)
+
+
+def _chunks(values: set[str]) -> list[list[str]]:
+    ordered = sorted(values)
+    return [ordered[i : i + _IN_CHUNK] for i in range(0, len(ordered), _IN_CHUNK)]
+
+
+def _new_article(
+    parsed: ParsedArticle,
+    *,
+    fingerprint: str,
+    guid: str | None,
+    canonical: str | None,
+    source_id: int | None,
+    entry_hash: str | None,
+    now: datetime,
+    seen_at: datetime | None,
+) -> Article:
+    return Article(
         title=parsed.title,
         lead=parsed.lead,
         body=parsed.body,
@@ -87,38 +223,64 @@ async def store_article(
         canonical_url=canonical,
         entry_hash=entry_hash,
     )
-    try:
-        # A savepoint, so losing an insert race to another process does not abort the caller's transaction.
-        async with session.begin_nested():
-            session.add(article)
-    except IntegrityError:
-        existing, _ = await _find_same_story(session, source_id=None, guid=None, canonical=canonical, fingerprint=fingerprint)
-        if existing is None:
-            raise
-        return StoreResult(existing, created=False)
-    return StoreResult(article, created=True)
+
+
+def _same_story(
+    existing: Article,
+    matched_by: str,
+    parsed: ParsedArticle,
+    *,
+    fingerprint: str,
+    guid: str | None,
+    source_id: int | None,
+    entry_hash: str | None,
+    fingerprint_free: bool,
+    now: datetime,
+) -> StoreResult:
+    """The story is stored already: update it in place when its own feed changed it, else leave it."""
+    if source_id is not None and existing.source_id == source_id and matched_by != "text":
+        if existing.fingerprint == fingerprint:
+            # The same entry, perhaps under a re-issued GUID: remember how the feed names it now.
+            existing.guid = guid or existing.guid
+            existing.entry_hash = entry_hash or existing.entry_hash
+        elif (matched_by == "guid" or existing.guid is None or guid is None) and fingerprint_free:
+            _rewrite(existing, parsed, fingerprint=fingerprint, entry_hash=entry_hash, now=now)
+            return StoreResult(existing, created=False, updated=True)
+    return StoreResult(existing, created=False)
 
 
 async def _find_same_story(
     session: AsyncSession, *, source_id: int | None, guid: str | None, canonical: str | None, fingerprint: str
 ) -> tuple[Article | None, str]:
-    """One query for every candidate; a GUID match ("guid") wins, then the URL ("url"), then the text ("text")."""
     conditions = [Article.fingerprint == fingerprint]
     if canonical is not None:
         conditions.append(Article.canonical_url == canonical)
     if guid is not None and source_id is not None:
         conditions.append((Article.source_id == source_id) & (Article.guid == guid))
     candidates = list(await session.scalars(select(Article).where(or_(*conditions)).limit(5)))
+    return _match(candidates, source_id=source_id, guid=guid, canonical=canonical, fingerprint=fingerprint)
 
-    def how(article: Article) -> str:
+
+def _match(
+    candidates: Sequence[Article], *, source_id: int | None, guid: str | None, canonical: str | None, fingerprint: str
+) -> tuple[Article | None, str]:
+    """The stored story this article is: a GUID match from the same source ("guid") wins, then the canonical
+    URL ("url"), then the text ("text"); ("", None) when there is none."""
+    best: tuple[int, Article] | None = None
+    for article in candidates:
         if guid is not None and source_id is not None and article.source_id == source_id and article.guid == guid:
-            return "guid"
-        if canonical is not None and article.canonical_url == canonical:
-            return "url"
-        return "text"
-
-    ranked = sorted(((("guid", "url", "text").index(how(a)), a.id, a) for a in candidates), key=lambda t: t[:2])
-    return (ranked[0][2], how(ranked[0][2])) if ranked else (None, "")
+            rank = 0
+        elif canonical is not None and article.canonical_url == canonical:
+            rank = 1
+        elif article.fingerprint == fingerprint:
+            rank = 2
+        else:
+            continue
+        if best is None or rank < best[0]:
+            best = (rank, article)
+    if best is None:
+        return None, ""
+    return best[1], ("guid", "url", "text")[best[0]]
 
 
 async def _fingerprint_free(session: AsyncSession, fingerprint: str) -> bool:

@@ -250,24 +250,20 @@ async def test_a_failure_while_storing_leaves_nothing_half_written(
     server: FeedServer, service: FeedService, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source_id = await add_source(database, server.serve_file("/feed.xml", RSS2))
-    real_store = repo.store_article
-    calls = 0
+    real_store = repo.store_articles
 
-    async def failing_store(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise RuntimeError("disk on fire")
-        return await real_store(*args, **kwargs)  # type: ignore[arg-type]
+    async def store_then_fail(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        await real_store(*args, **kwargs)  # type: ignore[arg-type]
+        raise RuntimeError("disk on fire")  # after every article was written in this transaction
 
-    monkeypatch.setattr(repo, "store_article", failing_store)
+    monkeypatch.setattr(repo, "store_articles", store_then_fail)
     [result] = (await service.poll(now=NOW)).results
     assert not result.ok and "RuntimeError: disk on fire" in (result.error or "")
-    assert await article_count(database) == 0  # the first entry was rolled back with the rest
+    assert await article_count(database) == 0  # rolled back with the rest
     source = await source_row(database, source_id)
     assert source.consecutive_failures == 1 and source.etag is None  # validators not kept: next poll refetches
 
-    monkeypatch.setattr(repo, "store_article", real_store)
+    monkeypatch.setattr(repo, "store_articles", real_store)
     [result] = (await service.poll(now=NOW + timedelta(minutes=15))).results
     assert result.ok and len(result.added) == 3
 
