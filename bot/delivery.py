@@ -263,9 +263,11 @@ class DeliveryEngine:
         for attempt in range(3):  # the original; once more after a chat migration; once more as plain text
             if attempt == 0 and self._stopping:
                 return False
-            await self.flood.acquire(chat_id, priority)
+            slot = await self.flood.acquire(chat_id, priority)
             if attempt == 0 and self._stopping:
                 return False
+            if slot is not None:
+                slot.started()
             result = await self.transport.send_message(
                 chat_id, text, parse_mode=parse_mode, paid_broadcast=self.limits.paid_broadcast
             )

@@ -26,6 +26,20 @@ _SENDING_METHODS = frozenset(
 )
 
 
+class Slot:
+    """A granted start. `started()` records when the request really went out (a busy event loop can run
+    other work between the grant and the send), so later grants are measured from that moment."""
+
+    __slots__ = ("at", "_clock")
+
+    def __init__(self, at: float, clock: Callable[[], float]) -> None:
+        self.at = at
+        self._clock = clock
+
+    def started(self) -> None:
+        self.at = max(self.at, self._clock())
+
+
 class SlidingWindow:
     """Admission for at most `limit` events in any `period`-second window (start times are counted).
 
@@ -53,8 +67,10 @@ class SlidingWindow:
         # later start back too (at 30/s, 1 ms of lateness per send would cost 3% of the rate).
         self._next_planned = 0.0
         self._clock = clock
-        self._starts: deque[float] = deque(maxlen=limit)
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        # One cell per admitted start. The caller may move its time later (Slot.started) to the moment the
+        # request really left: the window is then measured on that, not on when the slot was granted.
+        self._starts: deque[Slot] = deque(maxlen=limit)
+        self._waiters: list[tuple[int, int, asyncio.Future[Slot]]] = []
         self._order = itertools.count()
         self._dispatcher: asyncio.Task[None] | None = None
 
@@ -62,24 +78,25 @@ class SlidingWindow:
         spaced = self._next_planned - now
         if len(self._starts) < self.limit:
             return max(0.0, spaced)
-        return max(0.0, self._starts[0] + self.period - now, spaced)
+        return max(0.0, self._starts[0].at + self.period - now, spaced)
 
-    def _admit(self, now: float) -> None:
-        self._starts.append(now)
+    def _admit(self, now: float) -> Slot:
+        slot = Slot(now, self._clock)
+        self._starts.append(slot)
         if self.spacing:
             # Next start: one spacing after this one's planned time, unless we were idle for longer.
             self._next_planned = max(self._next_planned, now - self.spacing) + self.spacing
+        return slot
 
-    async def acquire(self, priority: int = BULK) -> None:
+    async def acquire(self, priority: int = BULK) -> Slot:
         now = self._clock()
         if not self._waiters and self._delay(now) == 0.0:
-            self._admit(now)  # fast path: a free slot and nobody queued ahead
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            return self._admit(now)  # fast path: a free slot and nobody queued ahead
+        future: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (priority, next(self._order), future))
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = asyncio.create_task(self._dispatch(), name="rate-limit-dispatch")
-        await future
+        return await future
 
     async def _dispatch(self) -> None:
         while self._waiters:
@@ -91,8 +108,7 @@ class SlidingWindow:
             _, _, future = heapq.heappop(self._waiters)
             if future.done():  # its caller was cancelled
                 continue
-            self._admit(self._clock())
-            future.set_result(None)
+            future.set_result(self._admit(self._clock()))
 
 
 class ChatLimits:
@@ -157,11 +173,13 @@ class FloodLimits:
         self.overall = SlidingWindow(per_second, 1.0, guard=guard, smooth=True) if per_second else None
         self.chats = ChatLimits(per_chat_per_second, per_group_per_minute)
 
-    async def acquire(self, chat_id: int | None, priority: int) -> None:
+    async def acquire(self, chat_id: int | None, priority: int) -> Slot | None:
+        """Wait for a free start; call `started()` on the result right before sending."""
         if chat_id is not None:
             await self.chats.acquire(chat_id, priority)
         if self.overall is not None:
-            await self.overall.acquire(priority)
+            return await self.overall.acquire(priority)
+        return None
 
 
 class ReplyRateLimiter(BaseRateLimiter[None]):
@@ -194,7 +212,7 @@ class ReplyRateLimiter(BaseRateLimiter[None]):
             if chat_id is not None and chat_id < 0:
                 await self.limits.chats.acquire(chat_id, REPLY)
             if self.limits.overall is not None:
-                await self.limits.overall.acquire(REPLY)
+                (await self.limits.overall.acquire(REPLY)).started()
         return await callback(*args, **kwargs)
 
 
