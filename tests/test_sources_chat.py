@@ -133,3 +133,13 @@ async def test_feeds_from_settings_are_added_by_the_first_job_run(
             [source] = await source_repo.list_sources(session)
         assert source.url == url and source.title == "Rheinblick Nachrichten"
         assert await article_count(running) == 2
+
+
+async def test_feeds_from_settings_exist_as_soon_as_the_bot_starts(fake_api, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import Clock, start_bot
+
+    url = "http://127.0.0.1:9/never-polled.xml"
+    async with start_bot(fake_api, db_url, Clock(), feeds=(url,)) as running:
+        async with running.db.session() as session:
+            [source] = await source_repo.list_sources(session)
+    assert source.url == url and source.last_success_at is None
