@@ -9,10 +9,9 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from storage.models import Article, Delivery, Subscriber
+from storage.models import Article, Subscriber
 from storage.session import Database
 from tests.conftest import DATA, TEST_TOKEN, Clock, start_bot
 from tests.factories import add_articles

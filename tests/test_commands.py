@@ -3,7 +3,7 @@ Bot API, and the assertions are on what the user would see (text, buttons) and o
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timezone
 
 from sqlalchemy import select
 

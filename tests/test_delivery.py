@@ -16,7 +16,7 @@ from sqlalchemy import insert, select
 from bot.delivery import DeliveryEngine, DeliveryLimits
 from bot.ratelimit import BULK, REPLY, SlidingWindow
 from bot.transport import BotApiTransport
-from storage.models import Delivery, DeliveryStatus, Subscriber
+from storage.models import Delivery, Subscriber
 from storage.session import Database
 from tests.conftest import TEST_TOKEN, RunningBot
 from tests.fakebot import FakeBotAPI
