@@ -117,7 +117,9 @@ class DeliveryEngine:
         # Shared with python-telegram-bot's rate limiter when replies and bulletins run in one process.
         self.flood = flood or limits.flood_limits()
         self.workers = workers
-        self.claim_batch = claim_batch
+        # Under a rate limit, claim about two seconds of work at a time: a big claim is a long stretch of
+        # event-loop work that delays the sends due meanwhile, and late sends bunch up at Telegram's end.
+        self.claim_batch = min(claim_batch, max(16, 2 * limits.per_second)) if limits.per_second else claim_batch
         self.lease = lease
         self.max_attempts = max_attempts
         self.retry_horizon = retry_horizon
@@ -142,15 +144,20 @@ class DeliveryEngine:
         started_at = self.clock()
         priority = REPLY if urgent else BULK
         queue: asyncio.Queue[_Claimed | None] = asyncio.Queue(maxsize=self.workers * 2)
-        recorder = _Recorder(self.db)
+        # Rows this run has claimed and not yet settled in the database. The claimer skips them: a row that
+        # waits in this process longer than the lease must not be claimed a second time by this process.
+        held: set[int] = set()
+        recorder = _Recorder(self.db, held)
         unsent: list[int] = []
         worker_count = self.workers if only_ids is None else max(1, min(self.workers, len(only_ids)))
         workers = [
-            asyncio.create_task(self._work(queue, recorder, summary, unsent, priority), name=f"delivery-worker-{n}")
+            asyncio.create_task(
+                self._work(queue, recorder, summary, unsent, held, priority), name=f"delivery-worker-{n}"
+            )
             for n in range(worker_count)
         ]
         try:
-            await self._feed(queue, recorder, only_ids, wait_for_retries)
+            await self._feed(queue, recorder, only_ids, held, wait_for_retries)
         finally:
             for _ in workers:
                 await queue.put(None)
@@ -178,10 +185,15 @@ class DeliveryEngine:
             )
 
     async def _feed(
-        self, queue: asyncio.Queue[_Claimed | None], recorder: _Recorder, only_ids: Sequence[int] | None, wait: bool
+        self,
+        queue: asyncio.Queue[_Claimed | None],
+        recorder: _Recorder,
+        only_ids: Sequence[int] | None,
+        held: set[int],
+        wait: bool,
     ) -> None:
         while not self._stopping:
-            batch = await self._claim(only_ids)
+            batch = await self._claim(only_ids, held)
             for row in batch:
                 await queue.put(row)
             if batch:
@@ -206,7 +218,7 @@ class DeliveryEngine:
         while not self._stopping and (remaining := end - time.monotonic()) > 0:
             await asyncio.sleep(min(remaining, 0.2))
 
-    async def _claim(self, only_ids: Sequence[int] | None) -> list[_Claimed]:
+    async def _claim(self, only_ids: Sequence[int] | None, held: set[int]) -> list[_Claimed]:
         now = self.clock()
         candidates = (
             select(Delivery.id)
@@ -222,6 +234,8 @@ class DeliveryEngine:
         )
         if only_ids is not None:
             candidates = candidates.where(Delivery.id.in_(list(only_ids)))
+        if held:
+            candidates = candidates.where(Delivery.id.not_in(list(held)))
         if self.db.engine.dialect.name == "postgresql":
             # The one dialect-specific clause: lets several processes claim disjoint batches.
             candidates = candidates.with_for_update(skip_locked=True)
@@ -233,7 +247,9 @@ class DeliveryEngine:
         )
         async with self.db.session() as session:
             rows = (await session.execute(statement)).all()
-        return sorted((_Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
+        claimed = sorted((_Claimed(*row) for row in rows), key=lambda row: row.id)
+        held.update(row.id for row in claimed)
+        return claimed
 
     async def _work(
         self,
@@ -241,6 +257,7 @@ class DeliveryEngine:
         recorder: _Recorder,
         summary: RunSummary,
         unsent: list[int],
+        held: set[int],
         priority: int,
     ) -> None:
         while True:
@@ -250,6 +267,8 @@ class DeliveryEngine:
                     return
                 if not await self._deliver(row, recorder, summary, priority):
                     unsent.append(row.id)
+                elif not recorder.is_unflushed(row.id):
+                    held.discard(row.id)  # settled in the database; sent rows leave `held` when flushed
             except Exception:  # one bad row must not stop the run; it stays claimed and is retried after the lease
                 log.exception("delivery %s: unexpected error", row.id if row else None)
             finally:
@@ -334,15 +353,18 @@ class DeliveryEngine:
 class _Recorder:
     """Writes SENT outcomes in small batches, one transaction each."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, held: set[int]) -> None:
         self.db = db
+        self._held = held
         self._pending: list[dict[str, object]] = []
+        self._unflushed: set[int] = set()
         self._lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def sent(self, delivery_id: int, message_id: int | None, when: datetime, note: str | None) -> None:
         self._pending.append({"row_id": delivery_id, "message_id": message_id, "sent_at": when, "note": note})
+        self._unflushed.add(delivery_id)
         if len(self._pending) >= RECORD_EVERY:
             self._spawn_flush()
         elif self._timer is None:
@@ -374,6 +396,12 @@ class _Recorder:
             )
             async with self.db.session() as session:
                 await (await session.connection()).execute(statement, rows)
+            for row in rows:
+                self._unflushed.discard(row["row_id"])  # type: ignore[arg-type]
+                self._held.discard(row["row_id"])  # type: ignore[arg-type]
+
+    def is_unflushed(self, delivery_id: int) -> bool:
+        return delivery_id in self._unflushed
 
     async def close(self) -> None:
         if self._tasks:

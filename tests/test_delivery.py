@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -308,3 +308,18 @@ def test_rates_above_thirty_need_paid_broadcast() -> None:
     with pytest.raises(ValidationError, match="PAID_BROADCAST"):
         load_settings(_env_file=None, max_messages_per_second=100)
     assert load_settings(_env_file=None, max_messages_per_second=1000, paid_broadcast=True).max_messages_per_second == 1000
+
+
+async def test_rows_waiting_longer_than_the_lease_are_not_claimed_again_by_the_same_sender(
+    database: Database, fake_api: FakeBotAPI
+) -> None:
+    # 150 rows at 30/s take five seconds, claimed 60 at a time; with a half-second lease most of them wait
+    # past it in this sender's queue while the claimer goes on claiming.
+    await seed(database, range(1, 151))
+    engine = engine_for(database, fake_api, limits=DeliveryLimits(per_second=30), lease=timedelta(seconds=0.5))
+    try:
+        summary = await engine.run()
+    finally:
+        await engine.transport.close()
+    assert summary.sent == 150
+    assert bulletins_by_chat(fake_api) == {c: 1 for c in range(1, 151)}
