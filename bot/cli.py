@@ -47,7 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.require_token()  # before any import or log line: a missing token is one clear line
             from bot.runner import run_bot
 
-            asyncio.run(run_bot(settings))
+            from telegram.error import InvalidToken, NetworkError
+
+            try:
+                asyncio.run(run_bot(settings))
+            except InvalidToken:
+                print("newsbot: Telegram refused BOT_TOKEN; check it with @BotFather.", file=sys.stderr)
+                return 2
+            except NetworkError as exc:
+                print(f"newsbot: cannot reach the Telegram Bot API at {settings.telegram_api_url}: {exc}", file=sys.stderr)
+                return 3
             return 0
         if args.command == "db":
             return asyncio.run(_db_upgrade(settings))

@@ -152,3 +152,19 @@ async def test_run_serves_commands_and_stops_on_sigterm(tmp_path: Path, fake_api
     log = err.decode()
     assert "newsbot is running as @" in log and "stopping" in log
     assert TEST_TOKEN not in log and TEST_TOKEN.split(":")[1] not in log
+
+
+async def test_run_with_a_token_telegram_refuses_says_so(tmp_path: Path, fake_api: FakeBotAPI) -> None:
+    env = clean_env(BOT_TOKEN="not-a-token", TELEGRAM_API_URL=fake_api.url)
+    code, out, err = await newsbot("run", cwd=tmp_path, env=env)
+    assert code == 2
+    assert err.strip().splitlines()[-1] == "newsbot: Telegram refused BOT_TOKEN; check it with @BotFather."
+    assert "Traceback" not in out + err
+
+
+async def test_run_when_telegram_is_unreachable_says_so(tmp_path: Path) -> None:
+    env = clean_env(BOT_TOKEN=TEST_TOKEN, TELEGRAM_API_URL="http://127.0.0.1:9")
+    code, out, err = await newsbot("run", cwd=tmp_path, env=env)
+    assert code == 3
+    assert err.strip().splitlines()[-1].startswith("newsbot: cannot reach the Telegram Bot API at http://127.0.0.1:9")
+    assert "Traceback" not in out + err and TEST_TOKEN not in out + err
