@@ -10,7 +10,7 @@ from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
-from bot.bulletins import BulletinService, utcnow
+from bot.bulletins import BulletinService
 from bot.delivery import DeliveryEngine, DeliveryLimits
 from bot.ratelimit import FloodLimits, ReplyRateLimiter
 from bot.transport import BotApiTransport
@@ -21,6 +21,7 @@ from bot.settings import Settings
 from handlers import articles, bulletin, fallback, sources, start, subscriptions
 from handlers.commands import bot_commands
 from storage.session import Database
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -11,23 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery import DeliveryEngine, RunSummary
-from bot.schedule import next_bulletin_at
+from bot.schedule import next_for_subscriber
 from compose.bulletins import render_bulletin
 from storage import repositories as repo
 from storage.models import Delivery, Subscriber
 from storage.session import Database
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class BulletinService:
@@ -78,7 +75,7 @@ class BulletinService:
         slot = subscriber.next_bulletin_at
         zone = ZoneInfo(subscriber.timezone)
         # Computed from now, not from the missed slot: after downtime one catch-up bulletin, not one per slot.
-        following = next_bulletin_at([t.local_time for t in subscriber.times], zone, now)
+        following = next_for_subscriber(subscriber, now)
         articles = await repo.articles_after(session, subscriber.last_article_id, self.bulletin_size)
         if not articles:
             await repo.advance_schedule(session, subscriber.id, expected_next=slot, new_next=following)

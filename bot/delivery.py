@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, or_, select, update
 
@@ -33,6 +33,7 @@ from bot.transport import BotApiTransport, SendResult
 from storage import repositories as repo
 from storage.models import Delivery, DeliveryStatus
 from storage.session import Database
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,6 @@ RECORD_EVERY = 64
 RECORD_INTERVAL = 0.05
 _TAG = re.compile(r"<[^>]+>")
 _DELIVERIES = Delivery.__table__
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True, slots=True)

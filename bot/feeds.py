@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 from telegram import Bot
 from telegram.error import TelegramError
@@ -32,6 +32,7 @@ from storage import repositories as repo
 from storage import sources as source_repo
 from storage.models import Source
 from storage.session import Database
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,6 @@ DEFAULT_CONCURRENCY = 4
 DEFAULT_PAGE_CONCURRENCY = 4
 DEFAULT_FETCH_TIMEOUT = 20.0
 DEFAULT_MAX_FEED_BYTES = 5 * 1024 * 1024
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class SourceError(Exception):

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, time, timedelta, timezone
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+if TYPE_CHECKING:
+    from storage.models import Subscriber
 
 
 def next_bulletin_at(times: Iterable[time], zone: ZoneInfo, after: datetime) -> datetime | None:
@@ -27,6 +31,11 @@ def next_bulletin_at(times: Iterable[time], zone: ZoneInfo, after: datetime) -> 
             if candidate > after:
                 return candidate
     raise AssertionError("unreachable: a slot always exists within two days")
+
+
+def next_for_subscriber(subscriber: Subscriber, after: datetime) -> datetime | None:
+    """The subscriber's next bulletin after `after`, from their stored local times and zone."""
+    return next_bulletin_at([slot.local_time for slot in subscriber.times], ZoneInfo(subscriber.timezone), after)
 
 
 @lru_cache(maxsize=1)

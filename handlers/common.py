@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
+from bot.schedule import next_for_subscriber
 from storage import repositories as repo
 from storage.models import Subscriber
 
@@ -22,6 +24,27 @@ async def chat_subscriber(session: AsyncSession, update: Update, default_timezon
     return await repo.get_or_create_subscriber(
         session, chat_id=chat.id, chat_type=chat.type, name=name, language=language, default_timezone=default_timezone
     )
+
+
+def reschedule(subscriber: Subscriber, now: datetime) -> None:
+    """Recompute the next bulletin from the stored times and zone (or clear it when unsubscribed)."""
+    subscriber.next_bulletin_at = next_for_subscriber(subscriber, now) if subscriber.active else None
+
+
+async def activate_subscriber(
+    session: AsyncSession, subscriber: Subscriber, times: Sequence[time] | None, *, default_times: Sequence[time], now: datetime
+) -> None:
+    """Bulletins on: at `times` if given, else the times kept from before, else the defaults."""
+    if times:
+        repo.set_bulletin_times(subscriber, times)
+    elif not subscriber.times:
+        repo.set_bulletin_times(subscriber, default_times)
+    if not subscriber.active:
+        subscriber.subscribed_at = now
+    subscriber.active = True
+    subscriber.blocked_at = None
+    await session.flush()
+    reschedule(subscriber, now)
 
 
 async def reply_html(update: Update, text: str, **kwargs: object) -> None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CommandHandler
 
 from bot.context import NewsContext
-from bot.schedule import next_bulletin_at
 from handlers.commands import help_text
-from handlers.common import chat_subscriber, reply_html
+from handlers.common import activate_subscriber, chat_subscriber, reply_html
 
 SUBSCRIBE_CALLBACK = "subscribe"
 
@@ -31,10 +28,8 @@ async def start(update: Update, context: NewsContext) -> None:
         # A chat that had blocked the bot and now talks to it again gets its bulletins back.
         came_back = subscriber.blocked_at is not None and bool(subscriber.times)
         if came_back:
-            subscriber.blocked_at = None
-            subscriber.active = True
-            subscriber.next_bulletin_at = next_bulletin_at(
-                [slot.local_time for slot in subscriber.times], ZoneInfo(subscriber.timezone), context.now()
+            await activate_subscriber(
+                session, subscriber, None, default_times=context.settings.bulletin_times, now=context.now()
             )
     if came_back:
         await reply_html(update, WELCOME + WELCOME_BACK)

@@ -12,13 +12,13 @@ from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from bot.context import NewsContext
-from bot.schedule import find_timezone, next_bulletin_at
+from bot.schedule import find_timezone
 from bot.settings import parse_time_of_day
 from compose.html import escape
-from handlers.common import chat_subscriber, describe_next, format_times, reply_html
+from handlers.common import activate_subscriber, chat_subscriber, describe_next, format_times, reply_html, reschedule
 from handlers.start import SUBSCRIBE_CALLBACK
 from storage.models import Subscriber
-from storage.repositories import cancel_pending_deliveries, set_bulletin_times
+from storage.repositories import cancel_pending_deliveries
 
 MAX_TIMES = 12
 # Buttons under /settings; the message is edited in place to show the result.
@@ -33,26 +33,8 @@ PRESETS: tuple[tuple[str, tuple[time, ...]], ...] = (
 TIMEZONE_EXAMPLE = "/timezone Europe/Berlin (or America/New_York, Asia/Tokyo, UTC)"
 
 
-def _schedule(subscriber: Subscriber, now: datetime) -> None:
-    """Recompute the next bulletin from the stored times and zone (or clear it when unsubscribed)."""
-    times = [slot.local_time for slot in subscriber.times]
-    subscriber.next_bulletin_at = (
-        next_bulletin_at(times, ZoneInfo(subscriber.timezone), now) if subscriber.active else None
-    )
-
-
 async def _activate(session: AsyncSession, subscriber: Subscriber, times: Sequence[time] | None, context: NewsContext) -> None:
-    now = context.now()
-    if times:
-        set_bulletin_times(subscriber, times)
-    elif not subscriber.times:
-        set_bulletin_times(subscriber, context.settings.bulletin_times)
-    if not subscriber.active:
-        subscriber.subscribed_at = now
-    subscriber.active = True
-    subscriber.blocked_at = None
-    await session.flush()
-    _schedule(subscriber, now)
+    await activate_subscriber(session, subscriber, times, default_times=context.settings.bulletin_times, now=context.now())
 
 
 def settings_text(subscriber: Subscriber, now: datetime) -> str:
@@ -154,7 +136,7 @@ async def set_timezone(update: Update, context: NewsContext) -> None:
         subscriber = await chat_subscriber(session, update, context.settings.default_timezone)
         subscriber.timezone = zone_name
         now = context.now()
-        _schedule(subscriber, now)
+        reschedule(subscriber, now)
         local_now = now.astimezone(ZoneInfo(zone_name)).strftime("%H:%M")
         text = f"🕰 Timezone set to {escape(zone_name)} (it is {local_now} there)."
         if subscriber.active:
