@@ -975,13 +975,19 @@ class FakeBotAPI:
             return None
         raise _bad_request("message to be replied not found")
 
-    def _check_rate(self, chat_id: int, now: float) -> None:
+    def _admit_send(self, chat_id: int, now: float) -> None:
+        """Refuse with 429 when the request would exceed a flood limit, else count it (whatever its outcome:
+        a request that later fails was still a request)."""
         if self._rate_limit is not None and self._global_window.count(now) >= self._rate_limit:
             raise _ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
-        if self._per_chat_rate_limit is not None:
-            window = self._chat_windows.get(chat_id)
-            if window is not None and window.count(now) >= self._per_chat_rate_limit:
+        window = self._chat_windows.get(chat_id)
+        if self._per_chat_rate_limit is not None and window is not None:
+            if window.count(now) >= self._per_chat_rate_limit:
                 raise _ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+        self._global_window.add(now)
+        if window is None:
+            window = self._chat_windows[chat_id] = _Window()
+        window.add(now)
 
     async def _apply_fault(self, chat_id: int) -> None:
         fault = self._faults.get(chat_id)
@@ -1138,18 +1144,23 @@ class FakeBotAPI:
         return True
 
     async def _send_message(self, params: JSONDict) -> JSONDict:
+        chat_id = self._chat_id(params)
+        # Flood limits count a request when it arrives, as Telegram's servers see it; `latency` is the round
+        # trip, spent before answering. (Counting after the sleep would add this server's own timer jitter to
+        # every arrival time and report 429s that no sender could avoid.)
+        try:
+            self._admit_send(chat_id, time.monotonic())
+        except _ApiError:
+            if self.latency > 0:
+                await asyncio.sleep(self.latency)  # a 429 takes the round trip too
+            raise
         if self.latency > 0:
             await asyncio.sleep(self.latency)
-        chat_id = self._chat_id(params)
-        now = time.monotonic()
-        self._check_rate(chat_id, now)
         await self._apply_fault(chat_id)
         text, visible, entities, parse_mode = self._render(params)
         markup = self._reply_markup(params)
         disable_preview, preview_options = self._link_preview(params)
         reply_to = self._reply_target(chat_id, params)
-        # Nothing above suspends once the rate was checked (a "timeout" fault never gets here), so the rate
-        # window stays exact.
         now = time.monotonic()
         record = SentMessage(
             chat_id=chat_id,
@@ -1174,11 +1185,6 @@ class FakeBotAPI:
         self._sent_by_chat.setdefault(chat_id, []).append(record)
         self._send_counts[chat_id] = self._send_counts.get(chat_id, 0) + 1
         self._total_sends += 1
-        self._global_window.add(now)
-        window = self._chat_windows.get(chat_id)
-        if window is None:
-            window = self._chat_windows[chat_id] = _Window()
-        window.add(now)
         return self._message_dict(record)
 
     def _editable(self, chat_id: int, message_id: int) -> SentMessage:
