@@ -93,7 +93,7 @@ SCENARIOS: dict[str, Scenario] = {
         "limited", "A", "rate-limited (30/s)", 3_000, 0.08, 30, 30, ("engine", "ptb", "httpx", "ptb-aiorl")
     ),
     "unlimited": Scenario("unlimited", "B", "unlimited", 20_000, 0.0, None, None, ("engine", "ptb", "httpx")),
-    "memory": Scenario("memory", "C", "memory", 100_000, 0.0, None, None, ("engine",)),
+    "memory": Scenario("memory", "C", "memory", 100_000, 0.0, None, None, ("engine", "ptb", "httpx")),
     "faults": Scenario(
         "faults",
         "D",
@@ -102,7 +102,7 @@ SCENARIOS: dict[str, Scenario] = {
         0.08,
         30,
         30,
-        ("engine",),
+        ("engine", "ptb", "httpx"),
         fault_ratio=0.1,
         timeout_delay=2.0,
         client_timeout=1.0,
@@ -878,7 +878,11 @@ class ScenarioReport:
         out: list[str] = []
         out.append(f"### Scenario {sc.letter} — `--scenario {sc.key}`: {sc.title}")
         out.append("")
-        out.append(f"{sc.describe(self.subscribers)}. Rounds: {self.rounds} (senders interleaved each round).")
+        rounds = f"Rounds: {self.rounds} (senders interleaved each round)"
+        baseline_rounds = {len(summary.runs) for name, summary in self.summaries.items() if name != "engine"}
+        if baseline_rounds and max(baseline_rounds) < self.rounds:
+            rounds += f"; naive senders in the first {max(baseline_rounds)} only"
+        out.append(f"{sc.describe(self.subscribers)}. {rounds}.")
         if self.plan.kinds:
             out.append(
                 f"Server fault plan: {self.plan.summary()}; injected 429s are not counted in the 429 column."
@@ -1018,6 +1022,8 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace, workdir: Path) ->
     try:
         for round_no in range(1, args.rounds + 1):
             for sender in runnable:
+                if sender != "engine" and args.baseline_rounds is not None and round_no > args.baseline_rounds:
+                    continue
                 run = run_once(scenario, sender, round_no, subscribers, server, plan, workdir, args)
                 runs[sender].append(run)
                 if run.ok:
@@ -1112,6 +1118,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="limited (A), unlimited (B), memory (C), faults (D); repeatable; default: all",
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds per scenario; medians are reported")
+    parser.add_argument(
+        "--baseline-rounds",
+        type=int,
+        help="run the naive senders in only the first N rounds (they take minutes per run in C and D)",
+    )
     parser.add_argument("--quick", action="store_true", help="10× fewer subscribers: a smoke run")
     parser.add_argument(
         "--senders",
