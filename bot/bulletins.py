@@ -1,7 +1,7 @@
 """Bulletins: decide who is due and write each bulletin as a delivery row; the delivery engine sends them.
 
-For one subscriber, one transaction picks the new headlines, renders them, inserts a PENDING delivery and
-moves the schedule on (compare-and-set on next_bulletin_at, so two processes cannot both do it). Only then
+For each due subscriber, the transaction that inserts its PENDING delivery (the new headlines, rendered) also
+moves its schedule on (compare-and-set on next_bulletin_at, so two processes cannot both do it). Only then
 does the engine (bot/delivery.py) send the row. A crash after the commit leaves a row the next run sends;
 nothing is skipped, and the schedule never produces a second row for the same slot.
 """
@@ -18,13 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery import DeliveryEngine, RunSummary
 from bot.schedule import next_for_subscriber
-from compose.bulletins import render_bulletin
+from compose.bulletins import bulletin_heading, render_bulletin
 from storage import repositories as repo
-from storage.models import Delivery, Subscriber
+from storage.models import Article, Delivery, Subscriber
 from storage.session import Database
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+
+PREPARE_PAGE = 500  # due subscribers prepared per transaction
 
 
 class BulletinService:
@@ -53,46 +55,62 @@ class BulletinService:
     # ------------------------------------------------------------ preparing
 
     async def prepare_due(self) -> int:
-        """Write a delivery row for every subscriber whose next bulletin time has passed."""
+        """Write a delivery row for every subscriber whose next bulletin time has passed.
+
+        Due subscribers are taken a page at a time, each page in one transaction: at 100,000 subscribers one
+        transaction each would take minutes before the first message leaves. Within a page each subscriber's
+        row is still written together with the move of its schedule. A page commits before the next is read,
+        so a crash keeps what was prepared and the next run goes on from there.
+        """
         now = self.clock()
-        async with self.db.session() as session:
-            due_ids = await repo.due_subscriber_ids(session, now)
         prepared = 0
-        for subscriber_id in due_ids:
-            if self._stopping:
-                break
+        after: tuple[datetime, int] | None = None
+        while not self._stopping:
             async with self.db.session() as session:
-                subscriber = await session.get(Subscriber, subscriber_id)
-                if subscriber is None or not subscriber.active or subscriber.next_bulletin_at is None:
-                    continue
-                if subscriber.next_bulletin_at > now:
-                    continue
-                if await self._prepare_scheduled(session, subscriber, now):
-                    prepared += 1
+                page = await repo.due_subscribers(session, now, limit=PREPARE_PAGE, after=after)
+            if not page:
+                break
+            after = page[-1]
+            prepared += await self._prepare_page([subscriber_id for _, subscriber_id in page], now)
         return prepared
 
-    async def _prepare_scheduled(self, session: AsyncSession, subscriber: Subscriber, now: datetime) -> bool:
-        slot = subscriber.next_bulletin_at
-        zone = ZoneInfo(subscriber.timezone)
-        # Computed from now, not from the missed slot: after downtime one catch-up bulletin, not one per slot.
-        following = next_for_subscriber(subscriber, now)
-        articles = await repo.articles_after(session, subscriber.last_article_id, self.bulletin_size)
-        if not articles:
-            await repo.advance_schedule(session, subscriber.id, expected_next=slot, new_next=following)
-            return False
-        advanced = await repo.advance_schedule(
-            session,
-            subscriber.id,
-            expected_next=slot,
-            new_next=following,
-            last_article_id=max(a.id for a in articles),
-            bulletin_at=now,
-        )
-        if not advanced:
-            return False  # another process took this slot
-        text = render_bulletin(articles, local_now=now.astimezone(zone))
-        session.add(repo.new_delivery(subscriber, kind="scheduled", text=text, articles=articles, slot_at=slot, now=now))
-        return True
+    async def _prepare_page(self, subscriber_ids: Sequence[int], now: datetime) -> int:
+        # Subscribers of one page mostly share their "new since" mark, edition and zone: query and render once.
+        articles_after: dict[int, list[Article]] = {}
+        texts: dict[tuple[int, str], str] = {}
+        moves: list[repo.ScheduleMove] = []
+        bulletins: list[repo.NewBulletin] = []
+        async with self.db.session() as session:
+            for subscriber in await repo.subscribers_by_ids(session, subscriber_ids):
+                slot = subscriber.next_bulletin_at
+                if not subscriber.active or slot is None or slot > now:
+                    continue
+                try:
+                    # From now, not from the missed slot: after downtime one catch-up bulletin, not one per slot.
+                    following = next_for_subscriber(subscriber, now)
+                    local_now = now.astimezone(ZoneInfo(subscriber.timezone))
+                except (ValueError, KeyError) as exc:  # a zone this machine's tz database lacks
+                    log.error("bulletin for subscriber %s skipped: %s", subscriber.id, exc)
+                    continue
+                mark = subscriber.last_article_id
+                if mark not in articles_after:
+                    articles_after[mark] = await repo.articles_after(session, mark, self.bulletin_size)
+                articles = articles_after[mark]
+                if not articles:
+                    moves.append(repo.ScheduleMove(subscriber.id, following))
+                    continue
+                moves.append(repo.ScheduleMove(subscriber.id, following, max(a.id for a in articles)))
+                key = (mark, bulletin_heading(local_now))
+                if key not in texts:
+                    texts[key] = render_bulletin(articles, local_now=local_now)
+                bulletins.append(
+                    repo.NewBulletin(subscriber.id, subscriber.chat_id, texts[key], [a.id for a in articles], slot)
+                )
+            moved = await repo.advance_due_schedules(session, moves, now=now)
+            # A subscriber another process moved first gets its bulletin from that process, not this one.
+            bulletins = [bulletin for bulletin in bulletins if bulletin.subscriber_id in moved]
+            await repo.insert_bulletins(session, bulletins, kind="scheduled", now=now)
+        return len(bulletins)
 
     async def prepare_now(self, session: AsyncSession, subscriber: Subscriber, *, kind: str) -> Delivery | None:
         """A bulletin outside the schedule (/bulletin, `bulletin send --all`); None when nothing is new.

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import case, delete, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.types import ParsedArticle
 from ingest.urls import canonical_url
 from storage.models import Article, BulletinTime, Delivery, DeliveryArticle, DeliveryRun, DeliveryStatus, Subscriber
+from storage.types import UTCDateTime
 
 
 # ---------------------------------------------------------------- articles
@@ -392,14 +393,26 @@ def set_bulletin_times(subscriber: Subscriber, times: Sequence[time]) -> None:
     subscriber.times = [current.get(t) or BulletinTime(local_time=t) for t in wanted]
 
 
-async def due_subscriber_ids(session: AsyncSession, now: datetime, limit: int = 500) -> list[int]:
+async def due_subscribers(
+    session: AsyncSession, now: datetime, *, limit: int = 500, after: tuple[datetime, int] | None = None
+) -> list[tuple[datetime, int]]:
+    """(next_bulletin_at, id) of active subscribers due at `now`, oldest first; `after` continues from a page's
+    last pair (keyset paging: a subscriber left due, e.g. one whose zone fails, cannot stall the pages)."""
     query = (
-        select(Subscriber.id)
+        select(Subscriber.next_bulletin_at, Subscriber.id)
         .where(Subscriber.active.is_(True), Subscriber.next_bulletin_at <= now)
         .order_by(Subscriber.next_bulletin_at, Subscriber.id)
         .limit(limit)
     )
-    return list(await session.scalars(query))
+    if after is not None:
+        query = query.where(tuple_(Subscriber.next_bulletin_at, Subscriber.id) > tuple_(*after))
+    return [(row.next_bulletin_at, row.id) for row in await session.execute(query)]
+
+
+async def subscribers_by_ids(session: AsyncSession, subscriber_ids: Sequence[int]) -> list[Subscriber]:
+    """The subscribers, in the order given (their bulletin times loaded with them)."""
+    found = {s.id: s for s in await session.scalars(select(Subscriber).where(Subscriber.id.in_(list(subscriber_ids))))}
+    return [found[i] for i in subscriber_ids if i in found]
 
 
 async def active_subscriber_ids(session: AsyncSession) -> list[int]:
@@ -407,34 +420,90 @@ async def active_subscriber_ids(session: AsyncSession) -> list[int]:
     return list(await session.scalars(query))
 
 
-async def advance_schedule(
-    session: AsyncSession,
-    subscriber_id: int,
-    *,
-    expected_next: datetime | None,
-    new_next: datetime | None,
-    last_article_id: int | None = None,
-    bulletin_at: datetime | None = None,
-) -> bool:
-    """Move a subscriber's schedule on, only if nobody else did meanwhile (compare-and-set).
+@dataclass(frozen=True, slots=True)
+class ScheduleMove:
+    """One due subscriber's next bulletin time, and the new "new since" mark when a bulletin is written."""
 
-    Returns False when another process already advanced it: the caller then drops its bulletin.
+    subscriber_id: int
+    next_at: datetime | None
+    last_article_id: int | None = None  # None: nothing new, no bulletin (only the schedule moves)
+
+
+async def advance_due_schedules(session: AsyncSession, moves: Sequence[ScheduleMove], *, now: datetime) -> set[int]:
+    """Move many due subscribers' schedules in one statement; the ids that moved.
+
+    A compare-and-set per subscriber: only those still due at `now` move. One that another process (or the
+    user's /subscribe or /unsubscribe) moved meanwhile is left alone and its bulletin must be dropped.
     """
-    values: dict[str, object] = {"next_bulletin_at": new_next}
-    if last_article_id is not None:
-        values["last_article_id"] = last_article_id
-    if bulletin_at is not None:
-        values["last_bulletin_at"] = bulletin_at
-    condition = (
-        Subscriber.next_bulletin_at.is_(None) if expected_next is None else Subscriber.next_bulletin_at == expected_next
-    )
-    result = await session.execute(
-        update(Subscriber)
-        .where(Subscriber.id == subscriber_id, condition)
+    if not moves:
+        return set()
+    table = Subscriber.__table__
+    with_news = [move for move in moves if move.last_article_id is not None]
+    values: dict[str, Any] = {
+        "next_bulletin_at": case(
+            {move.subscriber_id: literal(move.next_at, UTCDateTime) for move in moves}, value=table.c.id
+        )
+    }
+    if with_news:
+        values["last_article_id"] = case(
+            {move.subscriber_id: literal(move.last_article_id) for move in with_news},
+            value=table.c.id,
+            else_=table.c.last_article_id,
+        )
+        values["last_bulletin_at"] = case(
+            (table.c.id.in_([move.subscriber_id for move in with_news]), literal(now, UTCDateTime)),
+            else_=table.c.last_bulletin_at,
+        )
+    statement = (
+        update(table)
+        .where(
+            table.c.id.in_([move.subscriber_id for move in moves]),
+            table.c.active.is_(True),
+            table.c.next_bulletin_at <= now,
+        )
         .values(**values)
-        .execution_options(synchronize_session=False)
+        .returning(table.c.id)
     )
-    return result.rowcount == 1
+    return set(await session.scalars(statement))
+
+
+@dataclass(frozen=True, slots=True)
+class NewBulletin:
+    subscriber_id: int
+    chat_id: int
+    text: str
+    article_ids: Sequence[int]
+    slot_at: datetime | None
+
+
+async def insert_bulletins(session: AsyncSession, bulletins: Sequence[NewBulletin], *, kind: str, now: datetime) -> None:
+    """PENDING delivery rows and their article links, as two multi-row inserts."""
+    if not bulletins:
+        return
+    deliveries = Delivery.__table__
+    ids = await session.scalars(
+        insert(deliveries).returning(deliveries.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "subscriber_id": b.subscriber_id,
+                "chat_id": b.chat_id,
+                "kind": kind,
+                "slot_at": b.slot_at,
+                "text": b.text,
+                "status": DeliveryStatus.PENDING.value,
+                "attempts": 0,
+                "created_at": now,
+            }
+            for b in bulletins
+        ],
+    )
+    links = [
+        {"delivery_id": delivery_id, "article_id": article_id, "position": position}
+        for delivery_id, bulletin in zip(ids, bulletins, strict=True)
+        for position, article_id in enumerate(bulletin.article_ids)
+    ]
+    if links:
+        await session.execute(insert(DeliveryArticle.__table__), links)
 
 
 async def mark_chat_gone(session: AsyncSession, chat_id: int, *, now: datetime) -> None:

@@ -5,9 +5,15 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select, update
 
+import bot.bulletins as bot_bulletins
+from bot.bulletins import BulletinService
+from bot.delivery import DeliveryEngine
+from bot.transport import BotApiTransport
 from storage.models import Delivery, DeliveryArticle, DeliveryStatus, Subscriber
+from storage.session import Database
 from tests.conftest import Clock, RunningBot, start_bot
 from tests.factories import add_articles
 from tests.fakebot import FakeBotAPI
@@ -126,6 +132,62 @@ async def test_catch_up_after_downtime_sends_one_bulletin(bot: RunningBot) -> No
     assert bulletin.visible_text.startswith("Midday bulletin · Monday 23 November 2026")
     assert (await row(bot, 7)).next_bulletin_at == at(2026, 11, 23, 19, 0)
     assert (await bot.run_bulletins()).sent == 0
+
+
+async def test_one_run_prepares_every_due_subscriber_page_after_page(
+    bot: RunningBot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Pages of 2 instead of 500: seven due subscribers take four pages, and one whose stored zone this
+    # machine does not know must neither stop the run nor be retried forever within it.
+    monkeypatch.setattr(bot_bulletins, "PREPARE_PAGE", 2)
+    bot.clock.set(at(2026, 11, 27, 5, 0))
+    chats = [201, 202, 203, 204, 205, 206, 207]
+    for chat in chats:
+        await subscribe(bot, chat, "07:00", "Europe/Berlin")
+    await subscribe(bot, 208, "09:00", "Europe/Berlin")  # not due yet
+    async with bot.db.session() as session:
+        await session.execute(update(Subscriber).where(Subscriber.chat_id == 203).values(timezone="Mars/Olympus_Mons"))
+    await add_articles(bot.db, "Morning story", "Another story")
+
+    bot.clock.set(at(2026, 11, 27, 6, 0, 30))
+    summary = await bot.run_bulletins()
+    assert summary.prepared == 6 and summary.sent == 6
+    for chat in chats:
+        bulletins = [m.visible_text for m in bot.api.sent(chat) if "bulletin ·" in m.visible_text]
+        if chat == 203:
+            assert bulletins == []
+        else:
+            assert len(bulletins) == 1 and bulletins[0].startswith("Morning bulletin · Friday 27 November 2026")
+            assert "Morning story" in bulletins[0] and "Another story" in bulletins[0]
+    assert not [m for m in bot.api.sent(208) if "bulletin ·" in m.visible_text]
+    assert "bulletin for subscriber" in caplog.text and "Mars/Olympus_Mons" in caplog.text
+    assert (await row(bot, 203)).next_bulletin_at == at(2026, 11, 27, 6, 0)  # still due: nothing was written
+    assert (await row(bot, 201)).next_bulletin_at == at(2026, 11, 28, 6, 0)
+
+
+async def test_two_processes_preparing_at_once_write_one_bulletin_per_subscriber(
+    bot: RunningBot, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bot_bulletins, "PREPARE_PAGE", 4)  # many small transactions, so the two interleave
+    bot.clock.set(at(2026, 11, 27, 6, 0))
+    chats = list(range(300, 330))
+    for chat in chats:
+        await bot.ask(chat, "/subscribe 07:00")
+    await add_articles(bot.db, "Shared story")
+    bot.clock.set(at(2026, 11, 27, 7, 0))
+    other_db = Database.from_url(db_url)  # a second process: its own connections
+    try:
+        other = BulletinService(
+            other_db, DeliveryEngine(other_db, BotApiTransport(bot.api.url, "1:unused")), bulletin_size=8, clock=bot.clock
+        )
+        counts = await asyncio.gather(bot.bulletins.prepare_due(), other.prepare_due())
+    finally:
+        await other_db.dispose()
+    assert sum(counts) == len(chats)
+    rows = await deliveries(bot)
+    assert sorted(r.chat_id for r in rows) == chats and {r.slot_at for r in rows} == {at(2026, 11, 27, 7, 0)}
+    assert (await bot.run_bulletins()).sent == len(chats)
+    assert all(sum("bulletin ·" in m.visible_text for m in bot.api.sent(chat)) == 1 for chat in chats)
 
 
 async def test_stop_in_the_middle_of_a_run_then_restart_sends_each_bulletin_once(
