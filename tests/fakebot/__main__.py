@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import signal
 from collections.abc import Sequence
 from typing import cast
@@ -33,6 +34,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fault-times", type=int, default=1, help="failures per transient faulty chat (403: all)")
     parser.add_argument("--timeout-delay", type=float, default=30.0, help="seconds a 'timeout' fault holds a request")
     parser.add_argument("--bot-username", default="newsbot_test_bot")
+    parser.add_argument("--trace", help="write every sendMessage's (chat id, arrival time, admitted) here as JSON at exit")
     parser.add_argument("--lenient-ampersand", action="store_true", help="accept a bare '&' in HTML like Telegram")
     args = parser.parse_args(argv)
     kinds = [kind.strip() for kind in args.fault_kinds.split(",") if kind.strip()]
@@ -65,10 +67,15 @@ async def _serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(signum, stop.set)
     await api.start(args.host, args.port)
     print(f"fakebot listening on {api.url}", flush=True)
+    if args.trace:
+        api.arrivals = []
     try:
         await stop.wait()
     finally:
         await api.stop()
+        if args.trace:
+            with open(args.trace, "w", encoding="utf-8") as handle:
+                json.dump(api.arrivals, handle)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

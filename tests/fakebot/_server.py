@@ -260,6 +260,9 @@ class FakeBotAPI:
         self._stopping: asyncio.Event | None = None
         self._changed = _Signal()  # any request answered, updates confirmed
         self._updates_signal = _Signal()  # updates queued, or a newer getUpdates arrived
+        self.arrivals: list[tuple[int, float, bool]] | None = None
+        """Set to a list to trace every sendMessage: (chat id, time.monotonic() on arrival, admitted by the flood
+        limits). CLOCK_MONOTONIC is shared by the processes of one machine, so a sender can compare."""
         self.internal_errors: list[BaseException] = []
         """Exceptions raised by the fake itself (answered as 500); should stay empty."""
         self._handlers: dict[str, _Handler] = {
@@ -1148,12 +1151,17 @@ class FakeBotAPI:
         # Flood limits count a request when it arrives, as Telegram's servers see it; `latency` is the round
         # trip, spent before answering. (Counting after the sleep would add this server's own timer jitter to
         # every arrival time and report 429s that no sender could avoid.)
+        arrival = time.monotonic()
         try:
-            self._admit_send(chat_id, time.monotonic())
+            self._admit_send(chat_id, arrival)
         except _ApiError:
+            if self.arrivals is not None:
+                self.arrivals.append((chat_id, arrival, False))
             if self.latency > 0:
                 await asyncio.sleep(self.latency)  # a 429 takes the round trip too
             raise
+        if self.arrivals is not None:
+            self.arrivals.append((chat_id, arrival, True))
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         await self._apply_fault(chat_id)
