@@ -20,7 +20,7 @@ from bot.delivery import DeliveryEngine, RunSummary
 from bot.schedule import next_for_subscriber
 from compose.bulletins import bulletin_heading, render_bulletin
 from storage import repositories as repo
-from storage.models import Article, Delivery, Subscriber
+from storage.models import Article, Subscriber
 from storage.session import Database
 from storage.types import utcnow
 
@@ -75,9 +75,7 @@ class BulletinService:
         return prepared
 
     async def _prepare_page(self, subscriber_ids: Sequence[int], now: datetime) -> int:
-        # Subscribers of one page mostly share their "new since" mark, edition and zone: query and render once.
-        articles_after: dict[int, list[Article]] = {}
-        texts: dict[tuple[int, str], str] = {}
+        compose = _PageComposer(self.bulletin_size, now)
         moves: list[repo.ScheduleMove] = []
         bulletins: list[repo.NewBulletin] = []
         async with self.db.session() as session:
@@ -88,57 +86,59 @@ class BulletinService:
                 try:
                     # From now, not from the missed slot: after downtime one catch-up bulletin, not one per slot.
                     following = next_for_subscriber(subscriber, now)
-                    local_now = now.astimezone(ZoneInfo(subscriber.timezone))
+                    bulletin = await compose(session, subscriber, slot_at=slot)
                 except (ValueError, KeyError) as exc:  # a zone this machine's tz database lacks
                     log.error("bulletin for subscriber %s skipped: %s", subscriber.id, exc)
                     continue
-                mark = subscriber.last_article_id
-                if mark not in articles_after:
-                    articles_after[mark] = await repo.articles_after(session, mark, self.bulletin_size)
-                articles = articles_after[mark]
-                if not articles:
+                if bulletin is None:
                     moves.append(repo.ScheduleMove(subscriber.id, following))
                     continue
-                moves.append(repo.ScheduleMove(subscriber.id, following, max(a.id for a in articles)))
-                key = (mark, bulletin_heading(local_now))
-                if key not in texts:
-                    texts[key] = render_bulletin(articles, local_now=local_now)
-                bulletins.append(
-                    repo.NewBulletin(subscriber.id, subscriber.chat_id, texts[key], [a.id for a in articles], slot)
-                )
+                moves.append(repo.ScheduleMove(subscriber.id, following, max(bulletin.article_ids)))
+                bulletins.append(bulletin)
             moved = await repo.advance_due_schedules(session, moves, now=now)
             # A subscriber another process moved first gets its bulletin from that process, not this one.
             bulletins = [bulletin for bulletin in bulletins if bulletin.subscriber_id in moved]
             await repo.insert_bulletins(session, bulletins, kind="scheduled", now=now)
         return len(bulletins)
 
-    async def prepare_now(self, session: AsyncSession, subscriber: Subscriber, *, kind: str) -> Delivery | None:
-        """A bulletin outside the schedule (/bulletin, `bulletin send --all`); None when nothing is new.
+    async def prepare_now(self, session: AsyncSession, subscriber: Subscriber, *, kind: str) -> int | None:
+        """A bulletin outside the schedule (/bulletin): its delivery id, or None when nothing is new.
 
         It moves the subscriber's "new since" mark, so the next scheduled bulletin does not repeat it.
         """
         now = self.clock()
-        articles = await repo.articles_after(session, subscriber.last_article_id, self.bulletin_size)
-        if not articles:
+        bulletin = await _PageComposer(self.bulletin_size, now)(session, subscriber, slot_at=None)
+        if bulletin is None:
             return None
-        subscriber.last_article_id = max(a.id for a in articles)
-        subscriber.last_bulletin_at = now
-        text = render_bulletin(articles, local_now=now.astimezone(ZoneInfo(subscriber.timezone)))
-        delivery = repo.new_delivery(subscriber, kind=kind, text=text, articles=articles, slot_at=None, now=now)
-        session.add(delivery)
-        await session.flush()
-        return delivery
+        await repo.move_marks(session, {bulletin.subscriber_id: max(bulletin.article_ids)}, now=now)
+        [delivery_id] = await repo.insert_bulletins(session, [bulletin], kind=kind, now=now)
+        return delivery_id
 
     async def prepare_for_everyone(self) -> int:
-        async with self.db.session() as session:
-            ids = await repo.active_subscriber_ids(session)
+        """A bulletin now for every active subscriber with something new (`newsbot bulletin send --all`),
+        a page of subscribers per transaction. Like /bulletin, it moves their "new since" marks."""
+        now = self.clock()
         prepared = 0
-        for subscriber_id in ids:
+        after = 0
+        while not self._stopping:
+            compose = _PageComposer(self.bulletin_size, now)
+            bulletins: list[repo.NewBulletin] = []
             async with self.db.session() as session:
-                subscriber = await session.get(Subscriber, subscriber_id)
-                if subscriber is not None and subscriber.active:
-                    if await self.prepare_now(session, subscriber, kind="broadcast") is not None:
-                        prepared += 1
+                page = await repo.active_subscribers_page(session, after=after, limit=PREPARE_PAGE)
+                if not page:
+                    break
+                after = page[-1].id
+                for subscriber in page:
+                    try:
+                        bulletin = await compose(session, subscriber, slot_at=None)
+                    except (ValueError, KeyError) as exc:
+                        log.error("bulletin for subscriber %s skipped: %s", subscriber.id, exc)
+                        continue
+                    if bulletin is not None:
+                        bulletins.append(bulletin)
+                await repo.move_marks(session, {b.subscriber_id: max(b.article_ids) for b in bulletins}, now=now)
+                await repo.insert_bulletins(session, bulletins, kind="broadcast", now=now)
+            prepared += len(bulletins)
         return prepared
 
     # ------------------------------------------------------------ sending
@@ -156,3 +156,30 @@ class BulletinService:
     async def send_now(self, delivery_ids: Sequence[int]) -> RunSummary:
         """Send specific rows at once (a user's /bulletin): not queued behind a scheduled run."""
         return await self.engine.run(only_ids=delivery_ids, wait_for_retries=False, urgent=True)
+
+
+class _PageComposer:
+    """Bulletins for one page of subscribers. They mostly share their "new since" mark, edition and zone, so
+    the headlines are queried once per mark and rendered once per mark and heading."""
+
+    def __init__(self, bulletin_size: int, now: datetime) -> None:
+        self.bulletin_size = bulletin_size
+        self.now = now
+        self._articles: dict[int, list[Article]] = {}
+        self._texts: dict[tuple[int, str], str] = {}
+
+    async def __call__(
+        self, session: AsyncSession, subscriber: Subscriber, *, slot_at: datetime | None
+    ) -> repo.NewBulletin | None:
+        """The subscriber's bulletin, or None when nothing is new. Raises KeyError for an unknown zone."""
+        local_now = self.now.astimezone(ZoneInfo(subscriber.timezone))
+        mark = subscriber.last_article_id
+        if mark not in self._articles:
+            self._articles[mark] = await repo.articles_after(session, mark, self.bulletin_size)
+        articles = self._articles[mark]
+        if not articles:
+            return None
+        key = (mark, bulletin_heading(local_now))
+        if key not in self._texts:
+            self._texts[key] = render_bulletin(articles, local_now=local_now)
+        return repo.NewBulletin(subscriber.id, subscriber.chat_id, self._texts[key], [a.id for a in articles], slot_at)

@@ -12,8 +12,7 @@ from handlers.common import chat_subscriber, reply_html
 async def bulletin(update: Update, context: NewsContext) -> None:
     async with context.db.session() as session:
         subscriber = await chat_subscriber(session, update, context.settings.default_timezone)
-        delivery = await context.bulletins.prepare_now(session, subscriber, kind="manual")
-        delivery_id = delivery.id if delivery is not None else None
+        delivery_id = await context.bulletins.prepare_now(session, subscriber, kind="manual")
     if delivery_id is None:
         await reply_html(update, "Nothing new since your last bulletin. /headlines shows the latest news.")
         return

@@ -415,9 +415,10 @@ async def subscribers_by_ids(session: AsyncSession, subscriber_ids: Sequence[int
     return [found[i] for i in subscriber_ids if i in found]
 
 
-async def active_subscriber_ids(session: AsyncSession) -> list[int]:
-    query = select(Subscriber.id).where(Subscriber.active.is_(True)).order_by(Subscriber.id)
-    return list(await session.scalars(query))
+async def active_subscribers_page(session: AsyncSession, *, after: int, limit: int) -> list[Subscriber]:
+    """Active subscribers with an id above `after`, in id order (keyset paging)."""
+    query = select(Subscriber).where(Subscriber.active.is_(True), Subscriber.id > after).order_by(Subscriber.id)
+    return list(await session.scalars(query.limit(limit)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,6 +468,22 @@ async def advance_due_schedules(session: AsyncSession, moves: Sequence[ScheduleM
     return set(await session.scalars(statement))
 
 
+async def move_marks(session: AsyncSession, marks: dict[int, int], *, now: datetime) -> None:
+    """Set "new since" marks (subscriber id -> highest article id offered) for bulletins written outside the
+    schedule, in one statement."""
+    if not marks:
+        return
+    table = Subscriber.__table__
+    await session.execute(
+        update(table)
+        .where(table.c.id.in_(list(marks)))
+        .values(
+            last_article_id=case({sid: literal(mark) for sid, mark in marks.items()}, value=table.c.id),
+            last_bulletin_at=literal(now, UTCDateTime),
+        )
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class NewBulletin:
     subscriber_id: int
@@ -476,12 +493,14 @@ class NewBulletin:
     slot_at: datetime | None
 
 
-async def insert_bulletins(session: AsyncSession, bulletins: Sequence[NewBulletin], *, kind: str, now: datetime) -> None:
-    """PENDING delivery rows and their article links, as two multi-row inserts."""
+async def insert_bulletins(
+    session: AsyncSession, bulletins: Sequence[NewBulletin], *, kind: str, now: datetime
+) -> list[int]:
+    """PENDING delivery rows and their article links, as two multi-row inserts; the new rows' ids."""
     if not bulletins:
-        return
+        return []
     deliveries = Delivery.__table__
-    ids = await session.scalars(
+    result = await session.scalars(
         insert(deliveries).returning(deliveries.c.id, sort_by_parameter_order=True),
         [
             {
@@ -497,6 +516,7 @@ async def insert_bulletins(session: AsyncSession, bulletins: Sequence[NewBulleti
             for b in bulletins
         ],
     )
+    ids = list(result)
     links = [
         {"delivery_id": delivery_id, "article_id": article_id, "position": position}
         for delivery_id, bulletin in zip(ids, bulletins, strict=True)
@@ -504,6 +524,7 @@ async def insert_bulletins(session: AsyncSession, bulletins: Sequence[NewBulleti
     ]
     if links:
         await session.execute(insert(DeliveryArticle.__table__), links)
+    return ids
 
 
 async def mark_chat_gone(session: AsyncSession, chat_id: int, *, now: datetime) -> None:
@@ -541,23 +562,6 @@ async def move_chat(session: AsyncSession, old_chat_id: int, new_chat_id: int) -
 
 
 # ---------------------------------------------------------------- deliveries
-
-
-def new_delivery(
-    subscriber: Subscriber, *, kind: str, text: str, articles: Sequence[Article], slot_at: datetime | None, now: datetime
-) -> Delivery:
-    delivery = Delivery(
-        subscriber_id=subscriber.id,
-        chat_id=subscriber.chat_id,
-        kind=kind,
-        slot_at=slot_at,
-        text=text,
-        status=DeliveryStatus.PENDING.value,
-        attempts=0,
-        created_at=now,
-    )
-    delivery.articles = [DeliveryArticle(article_id=a.id, position=i) for i, a in enumerate(articles)]
-    return delivery
 
 
 async def release_claims(session: AsyncSession, delivery_ids: Sequence[int]) -> None:

@@ -190,6 +190,30 @@ async def test_two_processes_preparing_at_once_write_one_bulletin_per_subscriber
     assert all(sum("bulletin ·" in m.visible_text for m in bot.api.sent(chat)) == 1 for chat in chats)
 
 
+async def test_bulletin_for_everyone_goes_page_by_page_and_moves_the_marks(
+    bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bot_bulletins, "PREPARE_PAGE", 2)
+    bot.clock.set(at(2026, 11, 27, 12, 0))
+    chats = [401, 402, 403, 404, 405]
+    for chat in chats:
+        await bot.ask(chat, "/subscribe 07:00")
+    await bot.ask(406, "/start")  # not subscribed: no broadcast
+    await add_articles(bot.db, "Old story")
+    await bot.ask(401, "/bulletin")  # 401 has already seen "Old story"
+    await add_articles(bot.db, "Fresh story")
+
+    assert await bot.bulletins.prepare_for_everyone() == 5
+    rows = [r for r in await deliveries(bot) if r.kind == "broadcast"]
+    assert sorted(r.chat_id for r in rows) == chats
+    by_chat = {r.chat_id: r.text for r in rows}
+    assert "Fresh story" in by_chat[401] and "Old story" not in by_chat[401]
+    assert all("Fresh story" in by_chat[c] and "Old story" in by_chat[c] for c in chats[1:])
+    assert await bot.bulletins.prepare_for_everyone() == 0  # the marks moved: nothing new for anyone
+    assert (await bot.run_bulletins()).sent == 5
+    assert not [m for m in bot.api.sent(406) if "bulletin ·" in m.visible_text]
+
+
 async def test_stop_in_the_middle_of_a_run_then_restart_sends_each_bulletin_once(
     fake_api: FakeBotAPI, db_url: str, clock: Clock
 ) -> None:
