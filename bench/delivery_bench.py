@@ -167,6 +167,25 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
+def subscriber_row(i: int, now: datetime, *, next_bulletin_at: datetime | None = None) -> dict[str, Any]:
+    """Subscriber i (chat id i): private, active, in Europe/Berlin, subscribed at `now`."""
+    return {
+        "id": i,
+        "chat_id": i,
+        "chat_type": "private",
+        "name": f"Reader {i}",
+        "language": "en",
+        "timezone": "Europe/Berlin",
+        "active": True,
+        "created_at": now,
+        "subscribed_at": now,
+        "blocked_at": None,
+        "next_bulletin_at": next_bulletin_at,
+        "last_bulletin_at": None,
+        "last_article_id": 0,
+    }
+
+
 async def seed_database(path: Path, subscribers: int, chunk: int = 5_000) -> None:
     """A fresh migrated database: subscribers 1..N (private, active), one pending broadcast delivery each."""
     from sqlalchemy import insert
@@ -187,27 +206,7 @@ async def seed_database(path: Path, subscribers: int, chunk: int = 5_000) -> Non
         async with db.engine.begin() as conn:
             for start in range(1, subscribers + 1, chunk):
                 ids = range(start, min(subscribers, start + chunk - 1) + 1)
-                await conn.execute(
-                    insert(subscriber_table),
-                    [
-                        {
-                            "id": i,
-                            "chat_id": i,
-                            "chat_type": "private",
-                            "name": f"Reader {i}",
-                            "language": "en",
-                            "timezone": "Europe/Berlin",
-                            "active": True,
-                            "created_at": now,
-                            "subscribed_at": now,
-                            "blocked_at": None,
-                            "next_bulletin_at": None,
-                            "last_bulletin_at": None,
-                            "last_article_id": 0,
-                        }
-                        for i in ids
-                    ],
-                )
+                await conn.execute(insert(subscriber_table), [subscriber_row(i, now) for i in ids])
                 await conn.execute(
                     insert(delivery_table),
                     [

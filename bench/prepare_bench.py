@@ -41,6 +41,8 @@ async def seed(path: Path, subscribers: int, chunk: int = 5_000) -> None:
     sys.path.insert(0, str(ROOT))
     from sqlalchemy import insert
 
+    from delivery_bench import subscriber_row
+
     from storage.migrate import upgrade
     from storage.models import Article, BulletinTime, Subscriber
     from storage.session import Database
@@ -68,23 +70,7 @@ async def seed(path: Path, subscribers: int, chunk: int = 5_000) -> None:
             for start in range(1, subscribers + 1, chunk):
                 ids = range(start, min(subscribers, start + chunk - 1) + 1)
                 await conn.execute(
-                    insert(Subscriber.__table__),
-                    [
-                        {
-                            "id": i,
-                            "chat_id": i,
-                            "chat_type": "private",
-                            "name": f"Reader {i}",
-                            "language": "en",
-                            "timezone": "Europe/Berlin",
-                            "active": True,
-                            "created_at": created,
-                            "subscribed_at": created,
-                            "next_bulletin_at": SLOT,
-                            "last_article_id": 0,
-                        }
-                        for i in ids
-                    ],
+                    insert(Subscriber.__table__), [subscriber_row(i, created, next_bulletin_at=SLOT) for i in ids]
                 )
                 await conn.execute(
                     insert(BulletinTime.__table__),
