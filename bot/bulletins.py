@@ -57,8 +57,8 @@ class BulletinService:
     async def prepare_due(self) -> int:
         """Write a delivery row for every subscriber whose next bulletin time has passed.
 
-        Due subscribers are taken a page at a time, each page in one transaction: at 100,000 subscribers one
-        transaction each would take minutes before the first message leaves. Within a page each subscriber's
+        Due subscribers are taken a page at a time, each page in one transaction (one transaction per
+        subscriber managed 268 a second; pages manage about 3,600: bench/prepare_bench.py). Within a page each subscriber's
         row is still written together with the move of its schedule. A page commits before the next is read,
         so a crash keeps what was prepared and the next run goes on from there.
         """
