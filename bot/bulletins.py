@@ -57,10 +57,10 @@ class BulletinService:
     async def prepare_due(self) -> int:
         """Write a delivery row for every subscriber whose next bulletin time has passed.
 
-        Due subscribers are taken a page at a time, each page in one transaction (one transaction per
-        subscriber managed 268 a second; pages manage about 3,600: bench/prepare_bench.py). Within a page each subscriber's
-        row is still written together with the move of its schedule. A page commits before the next is read,
-        so a crash keeps what was prepared and the next run goes on from there.
+        Due subscribers are taken a page at a time, each page in one transaction (a transaction per
+        subscriber managed 268 a second, pages about 3,600: bench/prepare_bench.py). Within a page, each
+        subscriber's row is still written together with the move of its schedule. A page commits before the
+        next is read, so a crash keeps what was prepared and the next run goes on from there.
         """
         now = self.clock()
         prepared = 0

@@ -143,7 +143,7 @@ class _Signal:
 
 
 class _Window:
-    """Times of accepted sends in the last second, and the most ever seen in one second."""
+    """Arrival times of the sends let through in the last second, and the most ever seen in one second."""
 
     __slots__ = ("max", "times")
 
@@ -464,8 +464,8 @@ class FakeBotAPI:
         return self._fault_ratio_kinds[value % len(self._fault_ratio_kinds)]
 
     def enforce_rate(self, per_second: int | None) -> None:
-        """Answer 429 (retry_after 1) to a sendMessage that would make more than `per_second` accepted sends fall in
-        one sliding second (all chats). None switches it off."""
+        """Answer 429 (retry_after 1) to a sendMessage arriving when `per_second` others were let through in the
+        second before it (all chats). None switches it off."""
         if per_second is not None and per_second < 1:
             raise ValueError("per_second must be >= 1 or None")
         self._rate_limit = per_second
@@ -512,7 +512,8 @@ class FakeBotAPI:
         return dict(self._send_counts)
 
     def max_sends_in_any_second(self, chat_id: int | None = None) -> int:
-        """The most accepted sendMessage calls that fell in any sliding one-second window (all chats, or one)."""
+        """The most sendMessage requests let through the flood limits (counted on arrival, whatever their outcome)
+        in any sliding one-second window (all chats, or one)."""
         if chat_id is None:
             return self._global_window.max
         window = self._chat_windows.get(chat_id)
