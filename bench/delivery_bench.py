@@ -194,8 +194,7 @@ async def seed_database(path: Path, subscribers: int, chunk: int = 5_000) -> Non
     from storage.models import Delivery, Subscriber
     from storage.session import Database
 
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    remove_database(path)
     texts = [bulletin_text(variant) for variant in range(TEXT_VARIANTS)]
     now = datetime.now(timezone.utc)
     subscriber_table = Subscriber.__table__
@@ -418,6 +417,15 @@ async def _timed(body: Callable[[], Any]) -> tuple[Any, float, float, int]:
     return result, time.perf_counter() - wall0, time.process_time() - cpu0, rss_before
 
 
+async def _baseline_result(db: Any, body: Callable[[], Any], errors: Counter[str]) -> dict[str, Any]:
+    """Time a naive sender's send phase, close its database, and report what child_main records."""
+    try:
+        sent, wall, cpu, rss_before = await _timed(body)
+    finally:
+        await db.dispose()
+    return {"sent": sent, "errors": dict(errors), "wall": wall, "cpu": cpu, "rss_before_kb": rss_before}
+
+
 async def _send_engine(spec: dict[str, Any]) -> dict[str, Any]:
     import inspect
 
@@ -478,11 +486,7 @@ async def _send_ptb(spec: dict[str, Any]) -> dict[str, Any]:
                     errors[type(exc).__name__] += 1
         return sent
 
-    try:
-        sent, wall, cpu, rss_before = await _timed(body)
-    finally:
-        await db.dispose()
-    return {"sent": sent, "errors": dict(errors), "wall": wall, "cpu": cpu, "rss_before_kb": rss_before}
+    return await _baseline_result(db, body, errors)
 
 
 async def _send_ptb_aiorl(spec: dict[str, Any]) -> dict[str, Any]:
@@ -523,11 +527,7 @@ async def _send_ptb_aiorl(spec: dict[str, Any]) -> dict[str, Any]:
             await asyncio.gather(*tasks)
         return sent
 
-    try:
-        sent, wall, cpu, rss_before = await _timed(body)
-    finally:
-        await db.dispose()
-    return {"sent": sent, "errors": dict(errors), "wall": wall, "cpu": cpu, "rss_before_kb": rss_before}
+    return await _baseline_result(db, body, errors)
 
 
 async def _send_httpx(spec: dict[str, Any]) -> dict[str, Any]:
@@ -557,11 +557,7 @@ async def _send_httpx(spec: dict[str, Any]) -> dict[str, Any]:
                     errors[type(exc).__name__] += 1
         return sent
 
-    try:
-        sent, wall, cpu, rss_before = await _timed(body)
-    finally:
-        await db.dispose()
-    return {"sent": sent, "errors": dict(errors), "wall": wall, "cpu": cpu, "rss_before_kb": rss_before}
+    return await _baseline_result(db, body, errors)
 
 
 _SENDERS: dict[str, Callable[[dict[str, Any]], Any]] = {

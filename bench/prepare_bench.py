@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from delivery_bench import remove_database  # noqa: E402
 SLOT = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)  # 07:00 in Berlin
 NOW = SLOT + timedelta(seconds=30)
 ARTICLES = 30
@@ -38,7 +41,6 @@ ARTICLES = 30
 
 async def seed(path: Path, subscribers: int, chunk: int = 5_000) -> None:
     """A migrated database where all N subscribers are due at SLOT and ARTICLES articles are new to them."""
-    sys.path.insert(0, str(ROOT))
     from sqlalchemy import insert
 
     from delivery_bench import subscriber_row
@@ -144,8 +146,7 @@ def child_main(spec_path: str) -> int:
 
 def run_once(tree: Path, subscribers: int, workdir: Path, label: str, round_no: int) -> dict[str, Any]:
     db = workdir / f"{label}-r{round_no}.sqlite"
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    remove_database(db)
     asyncio.run(seed(db, subscribers))
     spec = workdir / f"{label}-r{round_no}.json"
     result_path = workdir / f"{label}-r{round_no}.result.json"
@@ -153,8 +154,7 @@ def run_once(tree: Path, subscribers: int, workdir: Path, label: str, round_no: 
     subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(spec)], cwd=tree, check=True)
     result = json.loads(result_path.read_text())
     result.update(check(db))
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    remove_database(db)
     return result
 
 

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
     admitted = [(chat, at) for chat, at, ok in arrivals if ok]
     refused = sum(1 for _, _, ok in arrivals if not ok)
     # A retried chat is written twice: compare only chats sent once, so write and arrival belong together.
-    once = {chat for chat, count in _counts(chat for chat, _, _ in arrivals).items() if count == 1}
+    once = {chat for chat, count in Counter(chat for chat, _, _ in arrivals).items() if count == 1}
     lags = [at - transport.written[chat] for chat, at in admitted if chat in once and chat in transport.written]
     print(summary.line())
     print(f"server limit {args.rate}/s, latency {args.latency * 1000:.0f} ms, engine guard {args.guard * 1000:.0f} ms")
@@ -110,13 +111,6 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
     print(f"shortest span from an arrival to the {args.rate}th after it: "
           f"{shortest_span([at for _, at in admitted], args.rate) * 1000:.1f} ms (a 429 needs < 1000)")  # fmt: skip
     return 0
-
-
-def _counts(values: Any) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts
 
 
 def main() -> int:
