@@ -13,6 +13,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{Path('newsbot.sqlite3')}"
 _TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_LIST_SEPARATORS = re.compile(r"[,\s]+")
+
+
+def _list_items(value: str) -> list[str]:
+    """The items of a list setting written as one string: separated by commas and/or whitespace."""
+    return [part for part in _LIST_SEPARATORS.split(value) if part]
 
 
 class MissingTokenError(RuntimeError):
@@ -68,14 +74,14 @@ class Settings(BaseSettings):
     @classmethod
     def _split_admin_ids(cls, value: object) -> object:
         if isinstance(value, str):
-            return frozenset(int(part) for part in re.split(r"[,\s]+", value) if part)
+            return frozenset(int(part) for part in _list_items(value))
         return value
 
     @field_validator("feeds", mode="before")
     @classmethod
     def _split_feeds(cls, value: object) -> object:
         if isinstance(value, str):
-            urls = [part for part in re.split(r"[,\s]+", value) if part]
+            urls = _list_items(value)
             bad = [url for url in urls if not url.startswith(("http://", "https://"))]
             if bad:
                 raise ValueError(f"FEEDS takes http(s) URLs; not one: {bad[0]!r}")
@@ -86,7 +92,7 @@ class Settings(BaseSettings):
     @classmethod
     def _split_times(cls, value: object) -> object:
         if isinstance(value, str):
-            parts = [part for part in re.split(r"[,\s]+", value) if part]
+            parts = _list_items(value)
             if not parts:
                 raise ValueError("BULLETIN_TIMES needs at least one time like 07:00")
             return tuple(sorted(set(parse_time_of_day(part) for part in parts)))
