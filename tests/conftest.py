@@ -39,25 +39,25 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-async def _create_postgres_database() -> str:
-    name = f"newsbot_test_{uuid.uuid4().hex[:12]}"
+async def _run_as_admin(statement: str) -> None:
+    """One statement outside a transaction (CREATE/DROP DATABASE cannot run inside one)."""
     engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+            await conn.execute(text(statement))
     finally:
         await engine.dispose()
+
+
+async def _create_postgres_database() -> str:
+    name = f"newsbot_test_{uuid.uuid4().hex[:12]}"
+    await _run_as_admin(f'CREATE DATABASE "{name}"')
     return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
 
 async def _drop_postgres_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
-    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await engine.dispose()
+    await _run_as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _migrate(url: str) -> None:
