@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ingest.types import ParsedArticle
 from ingest.urls import canonical_url
 from storage.models import Article, BulletinTime, Delivery, DeliveryArticle, DeliveryRun, DeliveryStatus, Subscriber
+from storage.session import add_unless_taken
 from storage.types import UTCDateTime
 
 
@@ -70,16 +71,13 @@ async def store_article(
         parsed, fingerprint=fingerprint, guid=guid, canonical=canonical, source_id=source_id,
         entry_hash=entry_hash, now=now, seen_at=seen_at,
     )  # fmt: skip
-    try:
-        # A savepoint, so losing an insert race to another process does not abort the caller's transaction.
-        async with session.begin_nested():
-            session.add(article)
-    except IntegrityError:
-        existing, _ = await _find_same_story(session, source_id=None, guid=None, canonical=canonical, fingerprint=fingerprint)
-        if existing is None:
-            raise
-        return StoreResult(existing, created=False)
-    return StoreResult(article, created=True)
+
+    async def stored_meanwhile() -> Article | None:
+        found, _ = await _find_same_story(session, source_id=None, guid=None, canonical=canonical, fingerprint=fingerprint)
+        return found
+
+    stored, created = await add_unless_taken(session, article, stored_meanwhile)
+    return StoreResult(stored, created=created)
 
 
 async def store_articles(
@@ -373,13 +371,7 @@ async def get_or_create_subscriber(
             last_article_id=0,
             times=[],  # set now so reading it never triggers a lazy load (not allowed under asyncio)
         )
-        try:
-            async with session.begin_nested():
-                session.add(subscriber)
-        except IntegrityError:
-            subscriber = await get_subscriber(session, chat_id)
-            if subscriber is None:
-                raise
+        subscriber, _ = await add_unless_taken(session, subscriber, lambda: get_subscriber(session, chat_id))
     subscriber.chat_type = chat_type
     subscriber.name = name
     if language:

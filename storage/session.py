@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -49,3 +50,25 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+_Row = TypeVar("_Row")
+
+
+async def add_unless_taken(
+    session: AsyncSession, row: _Row, find_taken: Callable[[], Awaitable[_Row | None]]
+) -> tuple[_Row, bool]:
+    """Insert `row`; if another writer stored the same unique key first, return theirs (`find_taken`).
+
+    The insert runs in a savepoint, so losing that race does not abort the caller's transaction.
+    Returns (row, created). An integrity error with nothing to find is a real error and is raised.
+    """
+    try:
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        taken = await find_taken()
+        if taken is None:
+            raise
+        return taken, False
+    return row, True

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Article, Source
+from storage.session import add_unless_taken
 
 # A failing source waits interval * 2^(failures - 1) before the next try, but never longer than this.
 MAX_BACKOFF = timedelta(hours=6)
@@ -54,15 +54,7 @@ async def add_source(
         next_poll_at=None,
         consecutive_failures=0,
     )
-    try:
-        async with session.begin_nested():
-            session.add(source)
-    except IntegrityError:
-        existing = await source_by_url(session, url)
-        if existing is None:
-            raise
-        return existing, False
-    return source, True
+    return await add_unless_taken(session, source, lambda: source_by_url(session, url))
 
 
 async def claim_for_update(session: AsyncSession, source_id: int, now: datetime) -> Source | None:
