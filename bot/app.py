@@ -41,7 +41,7 @@ def build_application(
     flood = limits.flood_limits()
     bulletins = build_bulletin_service(settings, db, clock=clock, flood=flood)
     services = BotServices(settings=settings, db=db, bulletins=bulletins, clock=clock)
-    services.feeds = FeedService(db, clock=clock, default_interval=settings.poll_interval)
+    services.feeds = feed_service(settings, db, clock=clock)
     application = (
         ApplicationBuilder()
         .token(token)
@@ -74,6 +74,18 @@ def delivery_limits(settings: Settings) -> DeliveryLimits:
         per_chat_per_second=settings.per_chat_per_second,
         per_group_per_minute=settings.per_group_per_minute,
         paid_broadcast=settings.paid_broadcast,
+    )
+
+
+def feed_service(settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow) -> FeedService:
+    """The feed poller configured from settings (the bot's job and `newsbot sources` share it)."""
+    return FeedService(
+        db,
+        clock=clock,
+        default_interval=settings.poll_interval,
+        allow_private_urls=settings.allow_private_urls,
+        page_fetches_per_poll=settings.page_fetches_per_poll,
+        poll_timeout=settings.poll_timeout,
     )
 
 

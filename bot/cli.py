@@ -102,7 +102,10 @@ async def _ingest(settings: Settings, names: Sequence[str]) -> int:
         await prepare_database(db)
         for name in names:
             label = "<stdin>" if name == "-" else name
-            handled = await sources_cli.ingest_feed_or_page(db, name, label)  # feeds and pages; None: plain text
+            # Feeds and pages; None: plain text.
+            handled = await sources_cli.ingest_feed_or_page(
+                db, name, label, allow_private_urls=settings.allow_private_urls
+            )
             if handled is not None:
                 readable += handled
                 continue

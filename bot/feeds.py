@@ -113,6 +113,9 @@ class FeedService:
         max_feed_bytes: int = DEFAULT_MAX_FEED_BYTES,
         fetch_pages: bool = True,
         default_interval: int = 15,
+        allow_private_urls: bool = False,
+        page_fetches_per_poll: int = 10,
+        poll_timeout: float = 120.0,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -122,6 +125,9 @@ class FeedService:
         self.max_feed_bytes = max_feed_bytes
         self.fetch_pages = fetch_pages
         self.default_interval = default_interval
+        self.allow_private_urls = allow_private_urls
+        self.page_fetches_per_poll = page_fetches_per_poll
+        self.poll_timeout = poll_timeout
         self._job_lock = asyncio.Lock()
         self._configured = False
         # SQLite has one writer: polls that store at the same time only wait on its lock in sleeps of up to
@@ -129,7 +135,12 @@ class FeedService:
         self._store_turn = asyncio.Lock() if db.engine.dialect.name == "sqlite" else None
 
     def fetcher(self) -> Fetcher:
-        return Fetcher(timeout=self.fetch_timeout, max_bytes=self.max_feed_bytes, max_connections=self.concurrency * 4)
+        return Fetcher(
+            timeout=self.fetch_timeout,
+            max_bytes=self.max_feed_bytes,
+            max_connections=self.concurrency * 4,
+            allow_private_urls=self.allow_private_urls,
+        )
 
     # ------------------------------------------------------------------ managing sources
 

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     poll_interval: int = Field(default=15, ge=1, le=24 * 60)
     # How often the poller looks for due sources, in seconds.
     feed_check_interval: float = Field(default=60.0, gt=0)
+    # Fetch URLs on loopback, private, link-local and other non-public addresses (self-hosted feeds on a LAN,
+    # tests). Off by default: anyone able to add a feed could otherwise make the bot read internal services.
+    allow_private_urls: bool = False
+    # Most article pages one poll of a source fetches (the rest keep their summaries until a later poll).
+    page_fetches_per_poll: int = Field(default=10, ge=0, le=100)
+    # Seconds after which a poll of one source stops fetching and stores what it has.
+    poll_timeout: float = Field(default=120.0, gt=0)
     # Telegram's flood limits. Above 30/s Telegram charges Stars: that needs PAID_BROADCAST.
     max_messages_per_second: int = Field(default=30, ge=1, le=1000)
     paid_broadcast: bool = False

@@ -38,14 +38,14 @@ def _minutes(text: str) -> int:
 
 
 async def sources_command(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.feeds import FeedService
+    from bot.app import feed_service
     from bot.runner import prepare_database
     from storage.session import Database
 
     db = Database.from_url(settings.database_url)
     try:
         await prepare_database(db)
-        service = FeedService(db, default_interval=settings.poll_interval)
+        service = feed_service(settings, db)
         await service.ensure_sources(settings.feeds)
         command = args.sources_command
         if command == "add":
@@ -141,7 +141,7 @@ def _print_result(result: PollResult) -> None:
 # ---------------------------------------------------------------------------- ingest of feeds and pages
 
 
-async def ingest_feed_or_page(db: Database, name: str, label: str) -> bool | None:
+async def ingest_feed_or_page(db: Database, name: str, label: str, *, allow_private_urls: bool = False) -> bool | None:
     """Store what a feed or page URL, or a feed or HTML file, holds; prints a line per article.
 
     Returns None when `name` is neither (the caller reads it as a text article), else whether it could be read.
@@ -152,7 +152,7 @@ async def ingest_feed_or_page(db: Database, name: str, label: str) -> bool | Non
     if name == "-":
         return None
     if name.startswith(("http://", "https://")):
-        async with Fetcher() as fetcher:
+        async with Fetcher(allow_private_urls=allow_private_urls) as fetcher:
             try:
                 result = await fetcher.get(name, accept=f"{PAGE_ACCEPT}, application/rss+xml, application/atom+xml")
             except FetchError as exc:
@@ -166,7 +166,7 @@ async def ingest_feed_or_page(db: Database, name: str, label: str) -> bool | Non
         return None  # the text path reports it
     if sniff(data) not in {"feed", "json-feed", "html"}:
         return None
-    async with Fetcher() as fetcher:
+    async with Fetcher(allow_private_urls=allow_private_urls) as fetcher:
         return await _ingest_document(db, fetcher, data, url=Path(name).resolve().as_uri(), label=label, content_type=None)
 
 

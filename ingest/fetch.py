@@ -50,9 +50,12 @@ class Fetcher:
         max_bytes: int = 5 * 1024 * 1024,
         max_connections: int = 20,
         transport: httpx.AsyncBaseTransport | None = None,
+        allow_private_urls: bool = False,
     ) -> None:
         self.timeout = timeout
         self.max_bytes = max_bytes
+        # False: refuse every address that is not globally routable (ALLOW_PRIVATE_URLS).
+        self.allow_private_urls = allow_private_urls
         self._client = httpx.AsyncClient(
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,

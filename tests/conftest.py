@@ -146,6 +146,8 @@ def make_settings(fake_api: FakeBotAPI, db_url: str, **overrides: object) -> Set
         # Tests trigger bulletin runs themselves unless they ask for the periodic job.
         "bulletin_check_interval": 0,
         "admin_ids": frozenset({999}),
+        # The tests' feed servers listen on loopback; tests of the address guard turn this off.
+        "allow_private_urls": True,
     }
     values.update(overrides)
     return load_settings(_env_file=None, **values)

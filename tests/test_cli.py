@@ -21,7 +21,8 @@ SAMPLE = DATA / "reuters-kremlin-talks.txt"
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "DATABASE_URL", "TELEGRAM_API_URL"}}
+    hidden = {"BOT_TOKEN", "DATABASE_URL", "TELEGRAM_API_URL", "ALLOW_PRIVATE_URLS"}
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
     env.update(extra)
     return env
 

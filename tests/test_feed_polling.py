@@ -28,7 +28,9 @@ async def server() -> AsyncIterator[FeedServer]:
 
 @pytest.fixture
 def service(database: Database) -> FeedService:
-    return FeedService(database, clock=lambda: NOW, fetch_timeout=1.0, max_feed_bytes=256 * 1024, default_interval=15)
+    return FeedService(
+        database, clock=lambda: NOW, fetch_timeout=1.0, max_feed_bytes=256 * 1024, default_interval=15, allow_private_urls=True
+    )
 
 
 async def add_source(db: Database, url: str, interval: int = 15) -> int:

@@ -34,7 +34,7 @@ async def rows(db_url: str, model: type) -> list:  # type: ignore[type-arg]
 
 
 async def test_sources_add_list_poll_remove(tmp_path: Path, db_url: str, server: FeedServer) -> None:
-    env = clean_env(DATABASE_URL=db_url)
+    env = clean_env(ALLOW_PRIVATE_URLS="true", DATABASE_URL=db_url)
     url = server.serve_file("/world/feed", "rss2-content-encoded.xml", content_type="application/rss+xml")
 
     code, out, err = await newsbot("sources", "add", url, "--interval", "20", cwd=tmp_path, env=env)
@@ -67,7 +67,7 @@ def fresh_sqlite(tmp_path: Path) -> str:
 
 
 async def test_sources_add_refuses_what_is_not_a_feed_and_poll_reports_failures(tmp_path: Path, server: FeedServer) -> None:
-    env = clean_env(DATABASE_URL=fresh_sqlite(tmp_path))
+    env = clean_env(ALLOW_PRIVATE_URLS="true", DATABASE_URL=fresh_sqlite(tmp_path))
     code, out, err = await newsbot("sources", "list", cwd=tmp_path, env=env)
     assert (code, out.strip()) == (0, "no sources; add one with: newsbot sources add URL"), err
     for command in (["poll", "7"], ["remove", "7"]):
@@ -93,7 +93,7 @@ async def test_sources_add_refuses_what_is_not_a_feed_and_poll_reports_failures(
 
 async def test_ingest_takes_feed_and_page_urls_and_files_besides_text(tmp_path: Path, server: FeedServer) -> None:
     db_url = fresh_sqlite(tmp_path)
-    env = clean_env(DATABASE_URL=db_url)
+    env = clean_env(ALLOW_PRIVATE_URLS="true", DATABASE_URL=db_url)
     feed_url = server.serve_file("/lake.json", "jsonfeed.json", content_type="application/feed+json")
     page_url = server.serve_file("/news/harbour-reopens.html", "harbour-reopens.html", content_type="text/html")
     text_file = DATA / "reuters-kremlin-talks.txt"
