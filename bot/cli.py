@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot import deliveries_cli, sources_cli
-from bot.logs import configure_logging
+from bot.logs import configure_logging, print_error
 from bot.settings import MissingTokenError, Settings, load_settings
 
 
@@ -39,41 +40,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ValidationError as exc:
-        print(f"newsbot: invalid settings: {exc}", file=sys.stderr)
+        print_error(f"invalid settings: {exc}")
         return 2
-    configure_logging(settings.log_level)
+    token = settings.bot_token.get_secret_value() if settings.bot_token else ""
+    configure_logging(settings.log_level, secrets=[token])
     try:
-        if args.command == "run":
-            settings.require_token()  # before any import or log line: a missing token is one clear line
-            from bot.runner import run_bot
-
-            from telegram.error import InvalidToken, NetworkError
-
-            try:
-                asyncio.run(run_bot(settings))
-            except InvalidToken:
-                print("newsbot: Telegram refused BOT_TOKEN; check it with @BotFather.", file=sys.stderr)
-                return 2
-            except NetworkError as exc:
-                print(f"newsbot: cannot reach the Telegram Bot API at {settings.telegram_api_url}: {exc}", file=sys.stderr)
-                return 3
-            return 0
-        if args.command == "db":
-            return asyncio.run(_db_upgrade(settings))
-        if args.command == "ingest":
-            return asyncio.run(_ingest(settings, args.files))
-        if args.command == "sources":
-            return asyncio.run(sources_cli.sources_command(settings, args))
-        if args.command == "bulletin":
-            return asyncio.run(deliveries_cli.bulletin_send(settings, everyone=args.all))
-        if args.command == "deliveries":
-            return asyncio.run(deliveries_cli.deliveries_command(settings, args))
+        return _dispatch(args, settings)
     except MissingTokenError as exc:
-        print(f"newsbot: {exc}", file=sys.stderr)
+        print_error(str(exc))
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug or an outage: the traceback goes to the log, redacted like every log line
+        logging.getLogger("bot.cli").critical("newsbot %s failed", args.command, exc_info=True)
+        print_error(f"{args.command} failed: {type(exc).__name__}: {exc}")
+        return 1
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "run":
+        return _run(settings)
+    if args.command == "db":
+        return asyncio.run(_db_upgrade(settings))
+    if args.command == "ingest":
+        return asyncio.run(_ingest(settings, args.files))
+    if args.command == "sources":
+        return asyncio.run(sources_cli.sources_command(settings, args))
+    if args.command == "bulletin":
+        return asyncio.run(deliveries_cli.bulletin_send(settings, everyone=args.all))
+    if args.command == "deliveries":
+        return asyncio.run(deliveries_cli.deliveries_command(settings, args))
     return 2
+
+
+def _run(settings: Settings) -> int:
+    settings.require_token()  # before any import or log line: a missing token is one clear line
+    from telegram.error import InvalidToken, NetworkError, TelegramError
+
+    from bot.runner import DatabaseFileLost, run_bot
+
+    api = settings.telegram_api_url
+    try:
+        asyncio.run(run_bot(settings))
+    except InvalidToken:
+        print_error("Telegram refused BOT_TOKEN; check it with @BotFather.")
+        return 2
+    except NetworkError as exc:
+        print_error(f"cannot reach the Telegram Bot API at {api}: {exc}")
+        return 3
+    except TelegramError as exc:
+        # Not an answer of the Bot API at all (an HTML page, a proxy's error): usually a wrong TELEGRAM_API_URL.
+        print_error(f"the Telegram Bot API at {api} gave an answer it could not use ({exc}); check TELEGRAM_API_URL.")
+        return 3
+    except DatabaseFileLost as exc:
+        print_error(f"{exc}; stopped so that a supervisor restarts the bot on a fresh database.")
+        return 4
+    return 0
 
 
 async def _db_upgrade(settings: Settings) -> int:

@@ -1,27 +1,72 @@
-"""Logging set-up that keeps the bot token out of every log line."""
+"""Logging set-up that keeps the bot token out of every log line, traceback and printed error.
+
+The token travels in the path of every Bot API request (/bot<token>/method), so anything that echoes a URL can
+carry it: httpx's request lines, an error body from the Bot API or a proxy in front of it (sometimes upper- or
+lower-cased), an exception message, a traceback. Redaction therefore runs on the finished text, after the
+formatter has added the traceback, and matches the token whatever its case.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import sys
+from collections.abc import Iterable
 
-# Bot API URLs carry the token in their path (/bot<token>/method); httpx logs those URLs at INFO.
-_TOKEN_IN_TEXT = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
+REDACTED = "<token>"
+
+# Anything shaped like a bot token (digits, ':' or its URL-encoded form, 20+ token characters), known or not.
+_TOKEN_SHAPED = r"\d{3,}(?::|%3a)[a-z0-9_-]{20,}"
 
 
-class RedactTokens(logging.Filter):
+class Redactor:
+    """Replaces bot tokens in text: the known ones, their secret halves, and anything token-shaped."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._pattern = re.compile(_TOKEN_SHAPED, re.IGNORECASE)
+
+    def add_secret(self, token: str) -> None:
+        token = token.strip()
+        if not token:
+            return
+        # The part after the colon is the secret; the bot id before it is public and too short to match on.
+        secret = token.split(":", 1)[-1]
+        self._secrets.update(part for part in (token, secret) if len(part) >= 8)
+        alternatives = [re.escape(part) for part in sorted(self._secrets, key=len, reverse=True)]
+        self._pattern = re.compile("|".join([_TOKEN_SHAPED, *alternatives]), re.IGNORECASE)
+
+    def __call__(self, text: str) -> str:
+        return self._pattern.sub(REDACTED, text)
+
+
+# One per process: the CLI registers the token as soon as the settings are read.
+redact = Redactor()
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual, then redacts the whole text, traceback and stack included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class QuietJsonErrors(logging.Filter):
+    """python-telegram-bot logs an unreadable Bot API answer with the JSON parser's traceback; the line says it all."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = _TOKEN_IN_TEXT.sub("<token>", message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
+        if record.exc_info and isinstance(record.exc_info[1], json.JSONDecodeError):
+            record.exc_info, record.exc_text = None, None
         return True
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, *, secrets: Iterable[str] = ()) -> None:
+    for secret in secrets:
+        redact.add_secret(secret)
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactTokens())
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(QuietJsonErrors())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -29,3 +74,8 @@ def configure_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def print_error(message: str) -> None:
+    """One line on standard error for the person at the terminal, token redacted."""
+    print(f"newsbot: {redact(message)}", file=sys.stderr)
