@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.app import announce_commands, build_application
@@ -16,8 +17,13 @@ from bot.context import SERVICES_KEY, BotServices
 from bot.settings import Settings
 from storage.migrate import pending_revisions, upgrade
 from storage.session import Database
+from storage.sqlite_file import SqliteFileWatch, sqlite_file
 
 log = logging.getLogger(__name__)
+
+
+class DatabaseFileLost(RuntimeError):
+    """The SQLite file was deleted or replaced under the running bot; the message says which and how."""
 
 
 async def prepare_database(db: Database) -> None:
@@ -49,20 +55,54 @@ async def running(application: Application) -> AsyncIterator[Application]:  # ty
 
 
 async def run_bot(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set or SIGINT/SIGTERM arrives. Sends in flight finish before it returns."""
+    """Run until `stop` is set or SIGINT/SIGTERM arrives. Sends in flight finish before it returns.
+
+    Raises DatabaseFileLost, after the same orderly stop, when the SQLite file goes away under it.
+    """
     settings.require_token()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     db = Database.from_url(settings.database_url)
+    lost: str | None = None
     try:
         await prepare_database(db)
+        path = sqlite_file(settings.database_url)
+        watch = SqliteFileWatch(path) if path is not None else None
         async with running(build_application(settings, db)) as application:
             log.info("newsbot is running as @%s; Ctrl-C stops it", application.bot.username)
-            await stop.wait()
-            log.info("stopping: finishing sends in flight")
+            lost = await _wait_for_stop(stop, watch, settings.database_check_interval)
+            if lost is None:
+                log.info("stopping: finishing sends in flight")
+            else:
+                log.critical("%s: stopping, so that a restart begins on a fresh, migrated database", lost)
+                await _tell_admins(application, settings.admin_ids, f"⛔ newsbot stopped: {lost}.")
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await db.dispose()
+    if lost is not None:
+        raise DatabaseFileLost(lost)
+
+
+async def _wait_for_stop(stop: asyncio.Event, watch: SqliteFileWatch | None, interval: float) -> str | None:
+    """Wait for `stop`; meanwhile look at the database file every `interval` seconds. Returns what went wrong."""
+    while True:
+        try:
+            async with asyncio.timeout(interval if watch is not None else None):
+                await stop.wait()
+            return None
+        except TimeoutError:
+            assert watch is not None
+            problem = watch.problem()
+            if problem is not None:
+                return problem
+
+
+async def _tell_admins(application: Application, admin_ids: frozenset[int], text: str) -> None:  # type: ignore[type-arg]
+    for admin_id in sorted(admin_ids):
+        try:
+            await application.bot.send_message(admin_id, text, parse_mode=None)
+        except TelegramError:
+            log.warning("could not tell admin %s", admin_id)

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     poll_interval: int = Field(default=15, ge=1, le=24 * 60)
     # How often the poller looks for due sources, in seconds.
     feed_check_interval: float = Field(default=60.0, gt=0)
+    # Seconds between checks that the SQLite file is still the one the bot opened (deleted or replaced: exit).
+    database_check_interval: float = Field(default=15.0, gt=0)
     # Fetch URLs on loopback, private, link-local and other non-public addresses (self-hosted feeds on a LAN,
     # tests). Off by default: anyone able to add a feed could otherwise make the bot read internal services.
     allow_private_urls: bool = False

@@ -139,7 +139,7 @@ async def test_run_serves_commands_and_stops_on_sigterm(tmp_path: Path, fake_api
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:
-        await fake_api.wait_for_request("getUpdates", timeout=30)
+        await fake_api.wait_for_request("setMyCommands", timeout=30)  # answered just before polling starts
         fake_api.user_sends_text(77, "/help")
         [reply] = await fake_api.wait_for_messages(77, 1, timeout=15)
         assert "/headlines — " in reply.visible_text
