@@ -56,7 +56,8 @@ class QuietJsonErrors(logging.Filter):
     """python-telegram-bot logs an unreadable Bot API answer with the JSON parser's traceback; the line says it all."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], json.JSONDecodeError):
+        from_ptb = record.name.startswith("telegram.")
+        if from_ptb and record.exc_info and isinstance(record.exc_info[1], json.JSONDecodeError):
             record.exc_info, record.exc_text = None, None
         return True
 
