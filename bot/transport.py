@@ -15,6 +15,8 @@ from typing import Any
 
 import aiohttp
 
+from bot.logs import Redactor
+
 
 @dataclass(slots=True, frozen=True)
 class SendResult:
@@ -37,6 +39,9 @@ class BotApiTransport:
         self._connections = connections
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        # Error descriptions are stored with the delivery and may be printed; a proxy may echo the URL into them.
+        self._redact = Redactor()
+        self._redact.add_secret(token)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -74,7 +79,7 @@ class BotApiTransport:
         parameters = answer.get("parameters") or {}
         return SendResult(
             status=int(answer.get("error_code") or status),
-            description=str(answer.get("description") or f"HTTP {status}"),
+            description=self._redact(str(answer.get("description") or f"HTTP {status}")),
             retry_after=float(parameters["retry_after"]) if parameters.get("retry_after") is not None else None,
             migrate_to_chat_id=int(parameters["migrate_to_chat_id"]) if parameters.get("migrate_to_chat_id") else None,
         )

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from bot.logs import QuietJsonErrors, RedactingFormatter, redact
+from bot.transport import BotApiTransport
 from storage import repositories as repo
 from tests.conftest import TEST_TOKEN, Clock, start_bot
 from tests.fakebot import FakeBotAPI
@@ -156,3 +157,14 @@ async def test_run_against_an_echoing_server_prints_one_line_without_the_token(
     assert "Traceback" not in out + err
     assert_no_token(out + err)
     assert err.strip().splitlines()[-1].startswith(expected_line.format(url=echo_server))
+
+
+@pytest.mark.parametrize("echo_server", ["json-400-lower"], indirect=True)
+async def test_bulk_sender_keeps_no_token_in_error_descriptions(echo_server: str) -> None:
+    """A delivery's error is stored with it and shown by `newsbot deliveries status`."""
+    transport = BotApiTransport(echo_server, TEST_TOKEN)
+    try:
+        result = await transport.send_message(5, "hello")
+    finally:
+        await transport.close()
+    assert (result.status, result.description) == (400, "no route /bot<token>/sendmessage")
