@@ -131,11 +131,10 @@ def discover_feed_links(page: bytes, base_url: str) -> list[str]:
     for link in root.iter("link"):
         rel = (link.get("rel") or "").lower().split()
         kind = (link.get("type") or "").lower().split(";")[0].strip()
-        href = (link.get("href") or "").strip()
-        if "alternate" in rel and kind in _FEED_TYPES and href:
-            url = urljoin(base_url, href)
-            if url not in found:
-                found.append(url)
+        # An http(s) URL that fits the sources.url column; "http://[oops" and the like are no link.
+        url = clean_url(_absolute(link.get("href"), base_url), MAX_URL_CHARS)
+        if "alternate" in rel and kind in _FEED_TYPES and url and url not in found:
+            found.append(url)
     return found
 
 
@@ -272,11 +271,12 @@ def _parse_json_feed(data: bytes, *, url: str, now: datetime) -> ParsedFeed:
     feed_authors = _json_authors(document)
     items = document.get("items")
     items = [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
-    skipped = _convert_entries(
-        feed, items,
-        lambda item: _json_entry(item, source=feed.title, base=home or url, feed_url=url, feed_authors=feed_authors, now=now),
-        url,
-    )  # fmt: skip
+    base = home or url
+
+    def convert(item: dict[str, Any]) -> FeedEntry | None:
+        return _json_entry(item, source=feed.title, base=base, feed_url=url, feed_authors=feed_authors, now=now)
+
+    skipped = _convert_entries(feed, items, convert, url)
     feed.warning = "; ".join(skipped) or None
     return feed
 
@@ -350,7 +350,9 @@ def _entry(
     return FeedEntry(article=article, entry_hash=digest, summary_only=summary_only)
 
 
-def _convert_entries(feed: ParsedFeed, raws: list[Any], convert: Callable[[Any], FeedEntry | None], url: str) -> list[str]:
+def _convert_entries(
+    feed: ParsedFeed, raws: list[Any], convert: Callable[[Any], FeedEntry | None], url: str
+) -> list[str]:
     """Append each raw entry's FeedEntry to the feed; one that fails to convert is logged and skipped.
 
     Returns the warning to show on the source when some were skipped (else an empty list)."""
