@@ -20,7 +20,7 @@ from compose.articles import render_article
 from compose.html import MESSAGE_LIMIT
 from ingest import feeds
 from ingest.cleantext import clean_line, clean_text, clean_url
-from ingest.feeds import FeedError, parse_feed, sniff
+from ingest.feeds import FeedError, discover_feed_links, parse_feed, sniff
 from ingest.pages import page_article, PageText
 from ingest.plaintext import parse_plaintext
 from ingest.types import (
@@ -295,3 +295,10 @@ def test_page_text_is_cleaned_on_its_way_to_an_article() -> None:
     article = page_article(page, url="https://hostile.example/p")
     assert (article.title, article.paragraphs, article.authors) == ("Page title \ufffd", ["Body text."], ["A"])
     assert article.source == "S" * MAX_SOURCE_CHARS
+
+
+def test_discovered_feed_links_are_urls_a_source_can_hold() -> None:
+    page = (b'<html><head><link rel="alternate" type="application/rss+xml" href="http://[broken/feed">'
+            b'<link rel="alternate" type="application/rss+xml" href="/' + b"a" * MAX_URL_CHARS + b'">'
+            b'<link rel="alternate" type="application/rss+xml" href="/feed.xml"></head></html>')  # fmt: skip
+    assert discover_feed_links(page, "https://hostile.example/home") == ["https://hostile.example/feed.xml"]

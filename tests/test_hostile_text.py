@@ -5,6 +5,7 @@ such files and feeds in a real subprocess."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,7 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, select
 
+from bot import cli, sources_cli
 from bot.feeds import FeedService
+from bot.settings import Settings
+from ingest.feeds import ParsedFeed
 from ingest.types import (
     MAX_DATELINE_CHARS,
     MAX_FEED_TITLE_CHARS,
@@ -20,7 +24,9 @@ from ingest.types import (
     MAX_LANGUAGE_CHARS,
     MAX_SOURCE_CHARS,
     MAX_URL_CHARS,
+    ParsedArticle,
 )
+from storage import repositories as repo
 from storage import sources as source_repo
 from storage.models import Article, Source
 from storage.session import Database
@@ -83,6 +89,36 @@ async def test_the_migrated_columns_hold_what_ingest_cuts_values_to(database: Da
     # What else ingest fills is unbounded text (or JSON lists whose items ingest bounds).
     for column in ("title", "lead", "body", "url"):
         assert found[("articles", column)] is None
+
+
+# Every control character, both halves of a surrogate pair alone and together, the Unicode line separators.
+WORST = "".join(map(chr, range(0x20))) + "\x7f" + "".join(map(chr, range(0x80, 0xA0))) + "\ud83d \udc00 \ud83d\ude00 \u2028\u2029"
+
+
+async def test_the_worst_text_is_stored_on_both_databases(database: Database) -> None:
+    """Straight to storage, without a parser: what a ParsedArticle and a ParsedFeed hold is always storable."""
+    article = ParsedArticle(
+        title=WORST + "Title" + "t" * 400, paragraphs=[WORST + "Body.", WORST], source=WORST + "s" * 300,
+        authors=[WORST + "Ann"], dateline=WORST + "d" * 300, url="https://e.example/" + WORST, topics=[WORST + "x"],
+        guid=WORST + "g" * 600,
+    )  # fmt: skip
+    feed = ParsedFeed(kind="json11", title=WORST + "f" * 400, site_url="https://e.example/" + WORST + "a" * 3000,
+                      language=WORST + "en" * 30)  # fmt: skip
+    async with database.session() as session:
+        source, _ = await source_repo.add_source(session, "https://e.example/feed.json", interval_minutes=15, now=NOW,
+                                                 title=feed.title, site_url=feed.site_url, language=feed.language)  # fmt: skip
+        [result] = await repo.store_articles(session, [(article, "hash")], now=NOW, source_id=source.id, seen_at=NOW)
+        assert result.created
+    [row], [source] = await stored(database_url(database))
+    assert row.title == ("\ufffd \ufffd 😀 Title" + "t" * 400)[:300] and "\x00" not in row.body
+    assert "\ufffd \ufffd 😀" in row.body and row.authors == [row.authors[0]] and row.authors[0].endswith("Ann")
+    assert len(row.source or "") == MAX_SOURCE_CHARS and len(row.dateline or "") == MAX_DATELINE_CHARS
+    assert len(source.title) == MAX_FEED_TITLE_CHARS and source.site_url is None
+    assert len(source.language or "") == MAX_LANGUAGE_CHARS
+
+
+def database_url(database: Database) -> str:
+    return database.engine.url.render_as_string(hide_password=False)
 
 
 # ---------------------------------------------------------------------------- polling
@@ -176,3 +212,24 @@ async def test_sources_add_takes_a_hostile_feed_and_refuses_a_deep_one_in_one_li
     assert lines[1].startswith(f"source 1 ({FEED_TITLE}): 6 new, 0 updated, 0 already stored")
     _, [source] = await stored(db_url)
     assert source.language == ("en-GB-x-" + "a" * 42)[:MAX_LANGUAGE_CHARS]
+
+
+def test_ingest_turns_whatever_one_file_raises_into_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A failure nobody foresaw (here: storage refusing one file) skips that file and the batch goes on."""
+    (tmp_path / "first.txt").write_text("Library extends hours\n\nThe library opens until ten from Monday.\n")
+    (tmp_path / "second.txt").write_text("Harbour reopens after storm\n\nThe harbour reopened on Monday.\n")
+    real = sources_cli.ingest_feed_or_page
+
+    async def failing(db: Database, name: str, label: str, **options: bool) -> bool | None:
+        if name.endswith("first.txt"):
+            raise RuntimeError("could not write\x00 \ud83d to disk")
+        return await real(db, name, label, **options)
+
+    monkeypatch.setattr(sources_cli, "ingest_feed_or_page", failing)
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
+    names = [str(tmp_path / "first.txt"), str(tmp_path / "second.txt")]
+    assert asyncio.run(cli._ingest(settings, names)) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == f"skipped {names[0]}: RuntimeError: could not write \ufffd to disk"
+    assert lines[1].startswith(f"stored {names[1]} as article 1: Harbour reopens after storm") and len(lines) == 2
