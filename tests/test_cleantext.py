@@ -8,7 +8,6 @@ import json
 import logging
 from dataclasses import replace
 from datetime import datetime, timezone
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -21,7 +20,7 @@ from compose.html import MESSAGE_LIMIT
 from ingest import feeds
 from ingest.cleantext import clean_line, clean_text, clean_url
 from ingest.feeds import FeedError, discover_feed_links, parse_feed, sniff
-from ingest.pages import page_article, PageText
+from ingest.pages import PageText, page_article
 from ingest.plaintext import parse_plaintext
 from ingest.types import (
     MAX_DATELINE_CHARS,
@@ -253,7 +252,8 @@ def test_hostile_json_feed_gives_clean_entries_and_skips_only_the_one_that_fails
     assert list(by_id) == ["lone", "nul", "date", "link", "fine"]
     assert by_id["lone"].title == "Lone \ufffd surrogate" and by_id["lone"].authors == ["Ann \ufffd Lee"]
     assert by_id["nul"].title == "NUL in the title" and by_id["nul"].topics == ["ab"]
-    assert by_id["nul"].paragraphs == ["NUL and \ufffd in HTML.", "Second paragraph."]  # parsed as HTML, not shown as tags
+    # Parsed as HTML (the NUL and the surrogate did not make lxml give up and show the tags as text).
+    assert by_id["nul"].paragraphs == ["NUL and \ufffd in HTML.", "Second paragraph."]
     assert by_id["date"].published_at is None and by_id["link"].url is None
     assert by_id["fine"].source == feed.title[:MAX_SOURCE_CHARS]
     [record] = [r for r in caplog.records if "skipped entry" in r.getMessage()]
@@ -292,13 +292,15 @@ def test_xml_character_references_to_surrogates_and_nul_do_not_break_the_feed() 
 
 
 def test_plain_text_with_nul_bytes_and_surrogates_is_cleaned_before_parsing() -> None:
-    article = parse_plaintext("Harbour\x00 reopens \ud83d after storm\n\nBy Ann\x00 Lee\n\nOSLO - The harbour\x00 reopened.\n")
+    text = "Harbour\x00 reopens \ud83d after storm\n\nBy Ann\x00 Lee\n\nOSLO - The harbour\x00 reopened.\n"
+    article = parse_plaintext(text)
     assert article.title == "Harbour reopens \ufffd after storm"
     assert article.authors == ["Ann Lee"] and article.paragraphs == ["The harbour reopened."]
 
 
 def test_page_text_is_cleaned_on_its_way_to_an_article() -> None:
-    page = PageText(title="Page\x00 title \ud83d", paragraphs=["Body\x00 text."], site_name="S" * 300, authors=["A\x00"])
+    page = PageText(title="Page\x00 title \ud83d", paragraphs=["Body\x00 text."], site_name="S" * 300,
+                    authors=["A\x00"])  # fmt: skip
     article = page_article(page, url="https://hostile.example/p")
     assert (article.title, article.paragraphs, article.authors) == ("Page title \ufffd", ["Body text."], ["A"])
     assert article.source == "S" * MAX_SOURCE_CHARS
