@@ -10,12 +10,18 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from bot import deliveries_cli, sources_cli
 from bot.logs import configure_logging, print_error
 from bot.settings import MissingTokenError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from storage.session import Database
+
+log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -113,9 +119,7 @@ async def _db_upgrade(settings: Settings) -> int:
 
 async def _ingest(settings: Settings, names: Sequence[str]) -> int:
     from bot.runner import prepare_database
-    from ingest.plaintext import parse_plaintext
-    from ingest.types import ArticleParseError
-    from storage.repositories import store_article
+    from ingest.cleantext import clean_line, clean_text
     from storage.session import Database
 
     db = Database.from_url(settings.database_url)
@@ -123,35 +127,46 @@ async def _ingest(settings: Settings, names: Sequence[str]) -> int:
     try:
         await prepare_database(db)
         for name in names:
-            label = "<stdin>" if name == "-" else name
-            # Feeds and pages; None: plain text.
-            handled = await sources_cli.ingest_feed_or_page(
-                db, name, label, allow_private_urls=settings.allow_private_urls
-            )
-            if handled is not None:
-                readable += handled
-                continue
+            # A file name that is not UTF-8 arrives with lone surrogates, which print() cannot write.
+            label = "<stdin>" if name == "-" else clean_text(name)
             try:
-                text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8-sig")
-            except (OSError, UnicodeDecodeError) as exc:
-                print(f"skipped {label}: cannot read it ({exc.__class__.__name__}: {exc})")
-                continue
-            try:
-                parsed = parse_plaintext(text)
-            except ArticleParseError as exc:
-                print(f"skipped {label}: {exc}")
-                continue
-            readable += 1
-            async with db.session() as session:
-                result = await store_article(session, parsed, now=datetime.now(timezone.utc))
-                article_id = result.article.id
-            if result.created:
-                print(f"stored {label} as article {article_id}: {parsed.title}")
-            else:
-                print(f"skipped {label}: already stored as article {article_id}")
+                readable += await _ingest_one(db, name, label, allow_private_urls=settings.allow_private_urls)
+            except Exception as exc:  # whatever one file or URL does, it costs one line and the batch goes on
+                log.debug("ingest of %s failed", label, exc_info=True)
+                print(f"skipped {label}: {type(exc).__name__}: {clean_line(str(exc), 200)}")
     finally:
         await db.dispose()
     return 0 if readable else 1
+
+
+async def _ingest_one(db: Database, name: str, label: str, *, allow_private_urls: bool) -> bool:
+    """Store one file or URL, printing one line per article or one line saying why not; whether it was readable."""
+    from ingest.plaintext import parse_plaintext
+    from ingest.types import ArticleParseError
+    from storage.repositories import store_article
+
+    # Feeds and pages; None: plain text.
+    handled = await sources_cli.ingest_feed_or_page(db, name, label, allow_private_urls=allow_private_urls)
+    if handled is not None:
+        return handled
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"skipped {label}: cannot read it ({exc.__class__.__name__}: {exc})")
+        return False
+    try:
+        parsed = parse_plaintext(text)
+    except ArticleParseError as exc:
+        print(f"skipped {label}: {exc}")
+        return False
+    async with db.session() as session:
+        result = await store_article(session, parsed, now=datetime.now(timezone.utc))
+        article_id = result.article.id
+    if result.created:
+        print(f"stored {label} as article {article_id}: {parsed.title}")
+    else:
+        print(f"skipped {label}: already stored as article {article_id}")
+    return True
 
 
 if __name__ == "__main__":

@@ -14,6 +14,11 @@ Encodings: an XML feed's own declaration (or BOM) wins over the HTTP charset, wh
 wrong; feedparser falls back further by itself when the declaration is wrong too. A feed that had to be
 repaired (feedparser's bozo flag with entries recovered, or a charset contradiction) still ingests and
 carries a `warning`; a document that is not a feed, or a feed without entries, raises `FeedError`.
+
+Hostile input: every string of the parsed document is cleaned (ingest.cleantext) before anything reads it,
+so the HTML parser and the checks for empty titles see what will be stored; an entry that still cannot be
+converted is skipped and logged, never the feed; any other parser failure (JSON nested too deeply
+included) is a `FeedError`, so it fails one poll or one `newsbot ingest` argument with one line.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -32,8 +38,9 @@ import feedparser
 import lxml.html
 from lxml import etree
 
+from ingest.cleantext import clean_line, clean_text, clean_url
 from ingest.htmltext import html_to_paragraphs, html_to_text, text_to_paragraphs
-from ingest.types import ParsedArticle
+from ingest.types import MAX_FEED_TITLE_CHARS, MAX_LANGUAGE_CHARS, MAX_URL_CHARS, ParsedArticle
 
 __all__ = ["FeedEntry", "FeedError", "ParsedFeed", "discover_feed_links", "parse_feed", "sniff"]
 
@@ -42,7 +49,6 @@ log = logging.getLogger(__name__)
 # Below this many characters of text, an entry without full content is "only a summary".
 SHORT_SUMMARY_CHARS = 600
 MAX_TOPICS = 12
-MAX_TITLE_CHARS = 300
 # A date this far in the future, or before this year, is a feed bug: treat the entry as undated.
 _FUTURE_SLACK = timedelta(days=2)
 _EARLIEST_YEAR = 1995
@@ -53,6 +59,8 @@ _XML_DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.IGNORECASE)
 _FEED_ROOT = re.compile(rb"<(?:rss|feed|rdf:rdf|channel)[\s>/]", re.IGNORECASE)
 _HTML_ROOT = re.compile(rb"<(?:!doctype\s+html|html|head|body)[\s>]", re.IGNORECASE)
+# Numeric character references; feedparser's lenient parser crashes on those naming a surrogate or no character.
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
 _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/rdf+xml")
 
 
@@ -67,6 +75,15 @@ class FeedEntry:
     summary_only: bool
 
 
+# The feed's own metadata goes on its source row: cleaned and cut to the columns on every assignment.
+_CLEAN_FEED_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "title": lambda value: clean_line(value, MAX_FEED_TITLE_CHARS),
+    "site_url": lambda value: clean_url(value, MAX_URL_CHARS),
+    "language": lambda value: clean_line(value, MAX_LANGUAGE_CHARS) or None if value else None,
+    "warning": lambda value: clean_line(value) or None if value else None,
+}
+
+
 @dataclass(slots=True)
 class ParsedFeed:
     kind: str  # feedparser's version ("rss20", "atom10", "rss10", ...) or "json1"/"json11"
@@ -75,6 +92,10 @@ class ParsedFeed:
     language: str | None
     entries: list[FeedEntry] = field(default_factory=list)
     warning: str | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        clean = _CLEAN_FEED_FIELDS.get(name)
+        object.__setattr__(self, name, clean(value) if clean is not None else value)
 
 
 # ------------------------------------------------------------------------------------------ detection
@@ -88,6 +109,8 @@ def sniff(data: bytes) -> str:
             document = json.loads(data.decode("utf-8-sig"))
         except (UnicodeDecodeError, ValueError):
             return "text"
+        except RecursionError:
+            return "json-feed"  # JSON too deep to read: parse_feed says so
         version = document.get("version", "") if isinstance(document, dict) else ""
         return "json-feed" if isinstance(version, str) and "jsonfeed.org" in version else "text"
     if head.startswith(b"<"):
@@ -108,11 +131,10 @@ def discover_feed_links(page: bytes, base_url: str) -> list[str]:
     for link in root.iter("link"):
         rel = (link.get("rel") or "").lower().split()
         kind = (link.get("type") or "").lower().split(";")[0].strip()
-        href = (link.get("href") or "").strip()
-        if "alternate" in rel and kind in _FEED_TYPES and href:
-            url = urljoin(base_url, href)
-            if url not in found:
-                found.append(url)
+        # An http(s) URL that fits the sources.url column; "http://[oops" and the like are no link.
+        url = clean_url(_absolute(link.get("href"), base_url), MAX_URL_CHARS)
+        if "alternate" in rel and kind in _FEED_TYPES and url and url not in found:
+            found.append(url)
     return found
 
 
@@ -124,11 +146,17 @@ def parse_feed(data: bytes, *, url: str, content_type: str | None = None, now: d
     now = now or datetime.now(timezone.utc)
     if not data.strip():
         raise FeedError("empty response: the server sent no feed")
-    kind = sniff(data)
-    if kind == "json-feed" or (kind == "text" and data.lstrip().startswith(b"{")):
-        feed = _parse_json_feed(data, url=url, now=now)
-    else:
-        feed = _parse_xml_feed(data, url=url, content_type=content_type, now=now, looks_like_html=kind == "html")
+    try:
+        kind = sniff(data)
+        if kind == "json-feed" or (kind == "text" and data.lstrip().startswith(b"{")):
+            feed = _parse_json_feed(data, url=url, now=now)
+        else:
+            feed = _parse_xml_feed(data, url=url, content_type=content_type, now=now, looks_like_html=kind == "html")
+    except FeedError:
+        raise
+    except Exception as exc:  # a parser's bug or limit: this document fails, not the caller
+        log.debug("could not parse the feed from %s", url, exc_info=True)
+        raise FeedError(f"unreadable feed ({type(exc).__name__}: {_describe(exc)})") from None
     if not feed.entries:
         raise FeedError(f"the feed has no entries ({feed.kind})")
     return feed
@@ -143,7 +171,7 @@ def _parse_xml_feed(
     media_type = "application/xml" if declared or not http_charset else f"application/xml; charset={http_charset}"
     # No sanitising or link rewriting inside content: we keep only its text (that saves 60% of the parse time).
     parsed = feedparser.parse(
-        data,
+        _defuse_char_refs(data),
         response_headers={"content-type": media_type, "content-location": url},
         sanitize_html=False,
         resolve_relative_uris=False,
@@ -161,21 +189,31 @@ def _parse_xml_feed(
     used = (parsed.get("encoding") or "").lower()
     if http_charset and used and _norm_encoding(http_charset) != _norm_encoding(used):
         warnings.append(f"the server declares charset {http_charset} but the feed is {used}")
-    info = parsed.get("feed", {})
+    info = _cleaned(parsed.get("feed", {}))
     title = html_to_text(info.get("title", "")) or _host(url)
     base = info.get("link") or url
     feed = ParsedFeed(
         kind=version,
-        title=title[:MAX_TITLE_CHARS],
+        title=title,
         site_url=_absolute(info.get("link"), url),
-        language=(info.get("language") or None) and str(info.get("language"))[:35],
-        warning="; ".join(warnings) or None,
+        language=str(info.get("language") or "") or None,
     )
-    for raw in parsed.get("entries", []):
-        entry = _xml_entry(raw, source=feed.title, base=base, feed_url=url, now=now)
-        if entry is not None:
-            feed.entries.append(entry)
+    entries = _cleaned(parsed.get("entries", []))
+    skipped = _convert_entries(
+        feed, entries, lambda raw: _xml_entry(raw, source=feed.title, base=base, feed_url=url, now=now), url
+    )
+    feed.warning = "; ".join(warnings + skipped) or None
     return feed
+
+
+def _defuse_char_refs(data: bytes) -> bytes:
+    """The document with references to surrogates or to numbers past U+10FFFF written as U+FFFD."""
+
+    def defuse(match: re.Match[bytes]) -> bytes:
+        code = int(match[1], 16) if match[1] else int(match[2])
+        return b"&#xFFFD;" if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else match[0]
+
+    return _CHAR_REF.sub(defuse, data) if b"&#" in data else data
 
 
 def _xml_entry(raw: Any, *, source: str, base: str, feed_url: str, now: datetime) -> FeedEntry | None:
@@ -217,24 +255,29 @@ def _xml_authors(raw: Any) -> list[str]:
 
 def _parse_json_feed(data: bytes, *, url: str, now: datetime) -> ParsedFeed:
     try:
-        document = json.loads(data.decode("utf-8-sig"))
+        document = _cleaned(json.loads(data.decode("utf-8-sig")))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise FeedError(f"not a feed: invalid JSON ({exc})") from exc
+        raise FeedError(f"not a feed: invalid JSON ({_describe(exc)})") from None
+    except RecursionError:  # json.loads recurses once per level of nesting
+        raise FeedError("not a feed: JSON nested too deeply") from None
     version = document.get("version", "") if isinstance(document, dict) else ""
     if not isinstance(version, str) or "jsonfeed.org/version/" not in version:
         raise FeedError("not a feed: JSON without a JSON Feed version")
     kind = "json" + version.rstrip("/").rsplit("/", 1)[-1].replace(".", "")
-    title = _one_line(str(document.get("title") or "")) or _host(url)
+    title = _one_line(_scalar(document.get("title"))) or _host(url)
     home = document.get("home_page_url") if isinstance(document.get("home_page_url"), str) else None
     language = document.get("language") if isinstance(document.get("language"), str) else None
-    feed = ParsedFeed(kind=kind, title=title[:MAX_TITLE_CHARS], site_url=_absolute(home, url), language=language)
+    feed = ParsedFeed(kind=kind, title=title, site_url=_absolute(home, url), language=language)
     feed_authors = _json_authors(document)
     items = document.get("items")
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict):
-            entry = _json_entry(item, source=feed.title, base=home or url, feed_url=url, feed_authors=feed_authors, now=now)
-            if entry is not None:
-                feed.entries.append(entry)
+    items = [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+    base = home or url
+
+    def convert(item: dict[str, Any]) -> FeedEntry | None:
+        return _json_entry(item, source=feed.title, base=base, feed_url=url, feed_authors=feed_authors, now=now)
+
+    skipped = _convert_entries(feed, items, convert, url)
+    feed.warning = "; ".join(skipped) or None
     return feed
 
 
@@ -257,7 +300,7 @@ def _json_entry(
     tags = item.get("tags")
     topics = _topics(t for t in (tags if isinstance(tags, list) else []) if isinstance(t, str))
     published = _iso_date(text("date_published"), now) or _iso_date(text("date_modified"), now)
-    guid = _one_line(str(item.get("id") or "")) or None
+    guid = _one_line(_scalar(item.get("id"))) or None
     authors = _json_authors(item) or feed_authors
     hashed = [text("title"), text("url"), summary, content_html, content_text, text("date_published"),
               text("date_modified"), authors, topics]  # fmt: skip
@@ -293,9 +336,9 @@ def _entry(
             return None  # nothing to show at all
         title = _headline_from(paragraphs[0])
     article = ParsedArticle(
-        title=title[:MAX_TITLE_CHARS],
+        title=title,
         paragraphs=paragraphs,
-        source=source[:200] or None,
+        source=source or None,
         authors=authors,
         url=link,
         published_at=published,
@@ -307,6 +350,64 @@ def _entry(
     return FeedEntry(article=article, entry_hash=digest, summary_only=summary_only)
 
 
+def _convert_entries(
+    feed: ParsedFeed, raws: list[Any], convert: Callable[[Any], FeedEntry | None], url: str
+) -> list[str]:
+    """Append each raw entry's FeedEntry to the feed; one that fails to convert is logged and skipped.
+
+    Returns the warning to show on the source when some were skipped (else an empty list)."""
+    failures = 0
+    for raw in raws:
+        try:
+            entry = convert(raw)
+        except Exception as exc:  # one hostile or unforeseen entry must not cost the feed its other entries
+            failures += 1
+            log.warning("feed %s: skipped entry %s: %s: %s", url, _entry_label(raw), type(exc).__name__, _describe(exc))
+            log.debug("feed %s: the entry that failed", url, exc_info=True)
+            continue
+        if entry is not None:
+            feed.entries.append(entry)
+    if not failures:
+        return []
+    return [f"skipped {failures} entr{'y' if failures == 1 else 'ies'} that could not be read"]
+
+
+def _entry_label(raw: Any) -> str:
+    """The entry's id or link, for the log."""
+    for key in ("id", "link", "url"):
+        value = dict.get(raw, key) if isinstance(raw, dict) else None
+        if isinstance(value, str) and value.strip():
+            return repr(clean_line(value, 200))
+    return "without id or link"
+
+
+def _cleaned(tree: Any) -> Any:
+    """The parsed document with every string in it cleaned (in place for dicts and lists; iterative, so depth is
+    no problem). Keys are left alone: only values reach articles."""
+    if isinstance(tree, str):
+        return clean_text(tree)
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            pairs = list(dict.items(node))
+        elif isinstance(node, list):
+            pairs = list(enumerate(node))
+        else:
+            continue
+        for key, value in pairs:
+            if isinstance(value, str):
+                cleaned = clean_text(value)
+                if cleaned is not value:
+                    if isinstance(node, dict):
+                        dict.__setitem__(node, key, cleaned)
+                    else:
+                        node[key] = cleaned
+            elif isinstance(value, (dict, list)):
+                stack.append(value)
+    return tree
+
+
 # ------------------------------------------------------------------------------------------ small helpers
 
 
@@ -314,6 +415,13 @@ def _paragraphs(value: str, media_type: str | None) -> list[str]:
     if media_type == "text/plain":
         return text_to_paragraphs(value)
     return html_to_paragraphs(value)
+
+
+def _scalar(value: Any) -> str:
+    """A string or a number as text (feeds put numbers where the spec says strings); anything else is ""."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return ""
+    return value if isinstance(value, str) else str(value)
 
 
 def _length(paragraphs: list[str]) -> int:
@@ -346,7 +454,10 @@ def _unique(values: Any) -> list[str]:
 def _absolute(link: Any, base: str) -> str | None:
     if not isinstance(link, str) or not link.strip():
         return None
-    url = urljoin(base, link.strip())
+    try:
+        url = urljoin(base, link.strip())
+    except ValueError:  # "http://[oops": not a URL at all
+        return None
     return url if url.startswith(("http://", "https://")) else None
 
 
@@ -379,7 +490,10 @@ def _iso_date(value: str, now: datetime) -> datetime | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return _sane(when.astimezone(timezone.utc), now)
+    try:
+        return _sane(when.astimezone(timezone.utc), now)
+    except OverflowError:  # year 9999 west of UTC, year 1 east of it
+        return None
 
 
 def _charset(content_type: str | None) -> str | None:
@@ -404,5 +518,4 @@ def _norm_encoding(name: str) -> str:
 def _describe(problem: BaseException | None) -> str:
     if problem is None:
         return "unknown problem"
-    text = " ".join(str(problem).split()) or type(problem).__name__
-    return text[:200]
+    return clean_line(str(problem), 200) or type(problem).__name__

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 import trafilatura
 
+from ingest.cleantext import clean_text
 from ingest.fetch import PAGE_ACCEPT, FetchError, Fetcher
 from ingest.htmltext import text_to_paragraphs
 from ingest.types import ParsedArticle
@@ -42,7 +43,12 @@ class PageText:
 
 
 def extract_page(page: bytes | str, url: str | None = None) -> PageText | None:
-    """The main text and metadata of an article page, or None when there is no article text to find."""
+    """The main text and metadata of an article page, or None when there is no article text to find.
+
+    What it finds becomes clean text (no lone surrogates or control characters) when it becomes a ParsedArticle.
+    """
+    if isinstance(page, str):
+        page = clean_text(page)  # lxml refuses a str holding NUL or a lone surrogate outright
     try:
         document = trafilatura.bare_extraction(
             page,

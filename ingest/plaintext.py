@@ -37,6 +37,8 @@ Choices where the behaviour could reasonably differ:
 * A line that is only a URL sets `url` (first one wins) and is not body text.
 * Zero-width space, word joiner, BOM, soft hyphen are removed; zero-width (non-)joiners are kept
   because Persian, Indic scripts and emoji sequences need them.
+* Before anything else the text is cleaned (ingest.cleantext): lone surrogates become U+FFFD, NUL and the
+  other control characters go, so a stray NUL neither reaches the database nor splits a headline.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum, auto
 
+from ingest.cleantext import clean_text
 from ingest.types import ArticleParseError, ParsedArticle
 
 __all__ = ["parse_plaintext"]
@@ -707,7 +710,7 @@ def parse_plaintext(text: str, *, default_source: str | None = None) -> ParsedAr
     Raises ArticleParseError for empty input, input without a recognisable title, and input
     without body paragraphs. See the module docstring for the rules.
     """
-    lines = _layout(_normalise_lines(text))
+    lines = _layout(_normalise_lines(clean_text(text)))
     if not lines:
         raise ArticleParseError("The text is empty (or only whitespace): there is no article to parse.")
 

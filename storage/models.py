@@ -21,6 +21,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from ingest.types import (
+    MAX_DATELINE_CHARS,
+    MAX_FEED_TITLE_CHARS,
+    MAX_GUID_CHARS,
+    MAX_LANGUAGE_CHARS,
+    MAX_SOURCE_CHARS,
+    MAX_URL_CHARS,
+)
 from storage.types import UTCDateTime, utcnow
 
 # Explicit constraint names keep Alembic migrations identical on both backends.
@@ -51,8 +59,10 @@ class Article(Base):
     lead: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text)
     authors: Mapped[list[str]] = mapped_column(JSON, default=list)
-    source: Mapped[str | None] = mapped_column(String(200))
-    dateline: Mapped[str | None] = mapped_column(String(200))
+    # Column sizes of what ingest stores are ingest's limits (ingest.types): it cuts values to fit. Changing one
+    # needs a migration.
+    source: Mapped[str | None] = mapped_column(String(MAX_SOURCE_CHARS))
+    dateline: Mapped[str | None] = mapped_column(String(MAX_DATELINE_CHARS))
     url: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -61,9 +71,9 @@ class Article(Base):
     # Set for articles that came from a feed (NULL for text files, or once their source is removed).
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
     # The entry's id in its feed; long ids are stored as their SHA-256 (see storage.repositories).
-    guid: Mapped[str | None] = mapped_column(String(512))
+    guid: Mapped[str | None] = mapped_column(String(MAX_GUID_CHARS))
     # `url` without tracking parameters or fragment, host lower-cased: one story, one row.
-    canonical_url: Mapped[str | None] = mapped_column(String(2048))
+    canonical_url: Mapped[str | None] = mapped_column(String(MAX_URL_CHARS))
     # Hash of what the feed said about the entry: unchanged hash, nothing to do on the next poll.
     entry_hash: Mapped[str | None] = mapped_column(String(64))
     # When a changed feed entry last rewrote this row.
@@ -76,10 +86,10 @@ class Source(Base):
     __tablename__ = "sources"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    url: Mapped[str] = mapped_column(String(2048), unique=True)
-    title: Mapped[str] = mapped_column(String(300), default="")
-    site_url: Mapped[str | None] = mapped_column(String(2048))
-    language: Mapped[str | None] = mapped_column(String(35))
+    url: Mapped[str] = mapped_column(String(MAX_URL_CHARS), unique=True)
+    title: Mapped[str] = mapped_column(String(MAX_FEED_TITLE_CHARS), default="")
+    site_url: Mapped[str | None] = mapped_column(String(MAX_URL_CHARS))
+    language: Mapped[str | None] = mapped_column(String(MAX_LANGUAGE_CHARS))
     interval_minutes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # NULL means "poll as soon as possible" (a new source).
