@@ -15,7 +15,7 @@ from bot.delivery import DeliveryEngine, DeliveryLimits
 from bot.ratelimit import FloodLimits, ReplyRateLimiter
 from bot.transport import BotApiTransport
 from bot.context import SERVICES_KEY, BotServices, NewsContext
-from bot.errors import on_error
+from bot.errors import ErrorReporter
 from bot.feeds import FeedService
 from bot.settings import Settings
 from handlers import articles, bulletin, fallback, sources, start, subscriptions
@@ -55,7 +55,7 @@ def build_application(
     application.bot_data[SERVICES_KEY] = services
     for feature in FEATURES:
         application.add_handlers(feature.handlers())
-    application.add_error_handler(on_error)  # type: ignore[arg-type]
+    application.add_error_handler(ErrorReporter().on_error)  # type: ignore[arg-type]
     assert application.job_queue is not None, "python-telegram-bot[job-queue] is required"
     if settings.bulletin_check_interval > 0:
         # The first check comes a second after start, so bulletins missed while down go out at once.
