@@ -14,6 +14,7 @@ from bot.bulletins import BulletinService
 from bot.delivery import DeliveryEngine, DeliveryLimits
 from bot.ratelimit import FloodLimits, ReplyRateLimiter
 from bot.transport import BotApiTransport
+from bot.updates import ChatOrderedUpdateProcessor
 from bot.context import SERVICES_KEY, BotServices, NewsContext
 from bot.errors import ErrorReporter
 from bot.feeds import FeedService
@@ -50,6 +51,8 @@ def build_application(
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .context_types(ContextTypes(context=NewsContext))
         .rate_limiter(ReplyRateLimiter(flood))
+        # Other chats are answered while one is being served; each chat's updates stay in order.
+        .concurrent_updates(ChatOrderedUpdateProcessor())
         .build()
     )
     application.bot_data[SERVICES_KEY] = services
