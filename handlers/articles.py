@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filters
 
 from bot.context import NewsContext
-from compose.articles import render_article
+from compose.articles import CONTINUE_PREFIX, render_article_batch
 from compose.headlines import render_headlines
 from handlers.common import NEW_MESSAGE, STALE_BUTTON, chat_button, command, parse_int, reply_html
 from storage import repositories as repo
@@ -25,6 +26,7 @@ READ_SHORTCUT = re.compile(r"^/read_([0-9]+)(?:@(\w+))?\s*$", re.ASCII)
 # \Z, not $: callback_data is anyone's bytes, and $ also matches before a trailing newline.
 READ_BUTTON = re.compile(r"^read:([0-9]{1,10})\Z")
 MORE_BUTTON = re.compile(r"^more:([0-9]{1,10}):([0-9]{1,2}):([0-9]{1,6})\Z")
+CONTINUE_BUTTON = re.compile(rf"^{CONTINUE_PREFIX}:([0-9]{{1,10}}):([0-9]{{1,6}})\Z")
 
 
 async def _send_headlines(update: Update, context: NewsContext, *, count: int, before_id: int | None, start_index: int) -> None:
@@ -75,8 +77,12 @@ async def _send_article(update: Update, context: NewsContext, article_id: int) -
     if article is None:
         await reply_html(update, f"There is no article {article_id}. /headlines lists the latest ones.")
         return
-    for part in render_article(article):
-        await reply_html(update, part)
+    await _send_batch(update, render_article_batch(article))
+
+
+async def _send_batch(update: Update, batch: Sequence[tuple[str, InlineKeyboardMarkup | None]]) -> None:
+    for text, keyboard in batch:
+        await reply_html(update, text, reply_markup=keyboard)
 
 
 async def read(update: Update, context: NewsContext) -> None:
@@ -116,6 +122,28 @@ async def read_button(update: Update, context: NewsContext) -> None:
     await _send_article(update, context, article_id)
 
 
+async def continue_article(update: Update, context: NewsContext) -> None:
+    """The Continue button under a long article: its next few parts."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    match = CONTINUE_BUTTON.match(query.data)
+    assert match is not None
+    article_id, first_part = parse_int(match.group(1)), parse_int(match.group(2))
+    if article_id is None or first_part is None:
+        await query.answer(STALE_BUTTON)
+        return
+    article = await _load_article(context, article_id)
+    if article is None:
+        await query.answer(f"Article {article_id} is no longer here. /headlines lists the latest ones.")
+        return
+    batch = render_article_batch(article, first_part=first_part)
+    if not batch:  # the article was rewritten shorter since the button was made
+        await query.answer(f"Article {article_id} has changed. /read_{article_id} shows it from the start.")
+        return
+    await query.answer()
+    await _send_batch(update, batch)
+
+
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
     return [
         command("headlines", headlines),
@@ -123,4 +151,5 @@ def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
         MessageHandler(filters.Regex(READ_SHORTCUT) & NEW_MESSAGE, read_shortcut),
         CallbackQueryHandler(chat_button(read_button), pattern=READ_BUTTON),
         CallbackQueryHandler(chat_button(more_headlines), pattern=MORE_BUTTON),
+        CallbackQueryHandler(chat_button(continue_article), pattern=CONTINUE_BUTTON),
     ]

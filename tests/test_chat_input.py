@@ -268,7 +268,7 @@ async def test_timezone_refuses_what_is_not_a_zone(bot: RunningBot, monkeypatch:
 async def test_buttons_on_inline_messages_are_answered(bot: RunningBot, caplog: pytest.LogCaptureFixture) -> None:
     [article] = await add_articles(bot.db, "One")
     buttons = ["subscribe", "settings:on", "settings:times:07:00", f"read:{article.id}", f"more:{article.id}:5:6"]
-    for data in buttons:
+    for data in [*buttons, f"readpart:{article.id}:1"]:
         assert await answer_text(bot, bot.api.user_presses_inline_button(data, user_id=CHAT)) == NOT_HERE, data
     assert await answer_text(bot, bot.api.user_presses_inline_button("obsolete", user_id=CHAT)) == STALE_BUTTON
     await settle(bot)
