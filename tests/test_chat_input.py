@@ -61,7 +61,8 @@ async def test_odd_digits_and_huge_ids_get_the_usage_and_no_admin_alert(
     for text in ["/headlines ²", "/headlines ⑤", "/headlines ٥", "/headlines ５", "/headlines 99999999999999999999"]:
         [reply] = await bot.ask(CHAT, text)
         assert reply.visible_text == HEADLINES_USAGE, text
-    for text in ["/read ²", "/read ⑤", "/read ٣", "/read 999999999999", "/read 2147483648", "/read_999999999999", "/read 0"]:
+    odd_reads = ["/read ²", "/read ⑤", "/read ٣", "/read 0", "/read 2147483648", "/read 999999999999"]
+    for text in [*odd_reads, "/read_999999999999", "/read_2147483648"]:
         [reply] = await bot.ask(CHAT, text)
         assert reply.visible_text == READ_USAGE, text
     [reply] = await bot.ask(CHAT, "/read 2147483647")  # the largest id the column holds: looked up, not there
@@ -231,7 +232,8 @@ async def test_edited_commands_are_not_run_again(bot: RunningBot) -> None:
     bot.api.user_edits_text(CHAT, "/read_1")
     bot.api.user_edits_text(CHAT, "hello")
     await settle(bot)
-    assert [m.visible_text.split("\n")[0] for m in bot.api.sent(CHAT)] == ["Latest headlines", "Welcome to newsbot!", "What I can do"]
+    firsts = [m.visible_text.split("\n")[0] for m in bot.api.sent(CHAT)]
+    assert firsts == ["Latest headlines", "Welcome to newsbot!", "What I can do"]
 
 
 # --- /timezone ------------------------------------------------------------------------------------------
@@ -239,12 +241,16 @@ async def test_edited_commands_are_not_run_again(bot: RunningBot) -> None:
 NOT_A_ZONE = "is not a timezone I know. Use an IANA name, for example /timezone Europe/Berlin"
 
 
-@pytest.mark.parametrize("name", ["localtime", "Factory", "posix/Europe/Berlin", "right/UTC", "posixrules", "SystemV/AST4"])
+@pytest.mark.parametrize(
+    "name", ["localtime", "Factory", "posix/Europe/Berlin", "right/UTC", "posixrules", "SystemV/AST4"]
+)
 def test_only_iana_zones_are_user_zones(name: str) -> None:
     assert subscriptions.user_timezone(name) is None
 
 
-@pytest.mark.parametrize(("name", "zone"), [("europe/berlin", "Europe/Berlin"), ("UTC", "UTC"), ("us/eastern", "US/Eastern")])
+@pytest.mark.parametrize(
+    ("name", "zone"), [("europe/berlin", "Europe/Berlin"), ("UTC", "UTC"), ("us/eastern", "US/Eastern")]
+)
 def test_iana_zones_and_their_old_names_are_accepted(name: str, zone: str) -> None:
     assert subscriptions.user_timezone(name) == zone
 
@@ -274,3 +280,14 @@ async def test_buttons_on_inline_messages_are_answered(bot: RunningBot, caplog: 
     await settle(bot)
     assert bot.api.sent(ADMIN) == [] and len(bot.api.sent(CHAT)) == 1  # only the /help of settle()
     assert errors_logged(caplog) == []
+
+
+async def test_a_button_under_a_message_too_old_to_include_still_answers_in_its_chat(bot: RunningBot) -> None:
+    [article] = await add_articles(bot.db, "Old news")
+    [listing] = await bot.ask(CHAT, "/headlines")
+    bot.api.user_presses_button(CHAT, listing.message_id, f"read:{article.id}", inaccessible=True)
+    [reply] = (await bot.api.wait_for_messages(CHAT, 2))[1:]
+    assert reply.visible_text.startswith("Old news")
+    assert bot.api.callback_answers[-1]["text"] is None
+    await settle(bot)
+    assert bot.api.sent(ADMIN) == []

@@ -22,7 +22,9 @@ async def long_article(bot: RunningBot, size: int = 200_000) -> Article:
     """An article of about `size` characters, stored directly (no feed involved)."""
     paragraphs = [f"Paragraph {n}: " + "lorem ipsum & <dolor> " * 90 + "end." for n in range(size // 2000)]
     async with bot.db.session() as session:
-        result = await store_article(session, parsed("A very long read", paragraphs=paragraphs), now=datetime.now(timezone.utc))
+        result = await store_article(
+            session, parsed("A very long read", paragraphs=paragraphs), now=datetime.now(timezone.utc)
+        )
     return result.article
 
 
@@ -123,3 +125,15 @@ async def test_one_chats_updates_are_answered_in_order(bot: RunningBot) -> None:
     messages = await bot.api.wait_for_messages(CHAT_A, PARTS_PER_BATCH + 2)
     assert [m.text for m in messages[:PARTS_PER_BATCH]] == render_article(article)[:PARTS_PER_BATCH]
     assert [m.visible_text.split("\n")[0] for m in messages[PARTS_PER_BATCH:]] == ["What I can do", "Welcome to newsbot!"]
+
+
+async def test_many_chats_at_once_each_get_their_replies_in_order(bot: RunningBot) -> None:
+    chats = range(7001, 7021)
+    for chat in chats:  # every chat's three commands are queued before any is handled
+        bot.api.user_sends_text(chat, "/subscribe 08:00")
+        bot.api.user_sends_text(chat, "/timezone europe/berlin")
+        bot.api.user_sends_text(chat, "/unsubscribe")
+    for chat in chats:
+        replies = await bot.api.wait_for_messages(chat, 3)
+        assert [m.visible_text[:2] for m in replies] == ["✅ ", "🕰 ", "🔕 "], chat
+    assert bot.api.sent(999) == []

@@ -625,9 +625,11 @@ class FakeBotAPI:
         username: str | None = "alice",
         language_code: str | None = "en",
         check_button: bool = True,
+        inaccessible: bool = False,
     ) -> str:
         """Queue a callback_query for an inline button of the bot's message; returns the callback query id.
-        With `check_button`, `data` must be the callback_data of one of the message's current buttons."""
+        With `check_button`, `data` must be the callback_data of one of the message's current buttons. With
+        `inaccessible`, the message comes as Telegram sends one too old to include (chat, id and date 0 only)."""
         record = self._messages.get((chat_id, message_id))
         if record is None or record.deleted:
             known = [m.message_id for m in self._sent_by_chat.get(chat_id, ()) if not m.deleted]
@@ -643,7 +645,11 @@ class FakeBotAPI:
         query: JSONDict = {
             "id": query_id,
             "from": self._user(uid, first_name, username, language_code),
-            "message": self._message_dict(record),
+            "message": (
+                {"chat": self._chat_dict(chat_id), "message_id": message_id, "date": 0}
+                if inaccessible
+                else self._message_dict(record)
+            ),
             "chat_instance": str((chat_id * 7919 + 104729) % 10**18),
             "data": data,
         }
