@@ -98,7 +98,7 @@ async def reply_html(update: Update, text: str, **kwargs: object) -> None:
     if message is not None:
         await message.reply_html(text, do_quote=False, **kwargs)  # type: ignore[arg-type]
         return
-    # A button under a message too old for Telegram to include (InaccessibleMessage): the chat is still known.
+    # No message to reply to (e.g. a button's message given as InaccessibleMessage): the chat is still known.
     chat = update.effective_chat
     assert chat is not None, "replies go to a chat; chat_button keeps chat-less callbacks away"
     await chat.send_message(text, parse_mode="HTML", **kwargs)  # type: ignore[arg-type]
