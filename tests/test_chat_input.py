@@ -199,6 +199,17 @@ async def test_a_repeated_error_alerts_admins_once_per_ten_minutes_with_the_coun
     )
 
 
+
+async def test_jobs_still_run_and_their_errors_reach_the_admins(bot: RunningBot) -> None:
+    async def failing_job(context: object) -> None:
+        raise RuntimeError("a job's bug")
+
+    bot.application.job_queue.run_once(failing_job, when=0)  # type: ignore[attr-defined]
+    [alert] = await bot.api.wait_for_messages(ADMIN, 1)
+    assert alert.visible_text == (
+        "⚠️ newsbot: RuntimeError at test_chat_input.py:failing_job in a background job (see the logs)."
+    )
+
 # --- edited messages ------------------------------------------------------------------------------------
 
 
