@@ -14,8 +14,9 @@ from bot.bulletins import BulletinService
 from bot.delivery import DeliveryEngine, DeliveryLimits
 from bot.ratelimit import FloodLimits, ReplyRateLimiter
 from bot.transport import BotApiTransport
+from bot.updates import ChatOrderedUpdateProcessor
 from bot.context import SERVICES_KEY, BotServices, NewsContext
-from bot.errors import on_error
+from bot.errors import ErrorReporter
 from bot.feeds import FeedService
 from bot.settings import Settings
 from handlers import articles, bulletin, fallback, sources, start, subscriptions
@@ -50,12 +51,14 @@ def build_application(
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .context_types(ContextTypes(context=NewsContext))
         .rate_limiter(ReplyRateLimiter(flood))
+        # Other chats are answered while one is being served; each chat's updates stay in order.
+        .concurrent_updates(ChatOrderedUpdateProcessor())
         .build()
     )
     application.bot_data[SERVICES_KEY] = services
     for feature in FEATURES:
         application.add_handlers(feature.handlers())
-    application.add_error_handler(on_error)  # type: ignore[arg-type]
+    application.add_error_handler(ErrorReporter().on_error)  # type: ignore[arg-type]
     assert application.job_queue is not None, "python-telegram-bot[job-queue] is required"
     if settings.bulletin_check_interval > 0:
         # The first check comes a second after start, so bulletins missed while down go out at once.

@@ -5,12 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from compose.headlines import callback_data
 from compose.html import MESSAGE_LIMIT, escape, split_message
 from compose.text import one_line, short_date
 from compose.types import ArticleLike
 
 META_SEPARATOR = " · "
 SOURCE_LINK_LABEL = "Source"
+# A long article comes this many messages at a time, the last with a Continue button: one /read must not flood
+# the chat (a 1 MB article is ~250 messages) nor hold the bot's send rate for long.
+PARTS_PER_BATCH = 3
+# callback_data of the Continue button: 'readpart:<article id>:<first part to send, 1-based>'.
+CONTINUE_PREFIX = "readpart"
 
 
 def byline(authors: Sequence[str]) -> str | None:
@@ -89,3 +97,26 @@ def render_article(article: ArticleLike, *, limit: int = MESSAGE_LIMIT) -> list[
     if not messages:  # no title, body or link at all: still say something
         messages = [f"<i>Article {article.id} has no text.</i>"]
     return messages
+
+
+def continue_keyboard(article_id: int, next_part: int, total: int) -> InlineKeyboardMarkup:
+    """'Continue (part 4 of 12)', sending parts `next_part`... of article `article_id`."""
+    data = callback_data(CONTINUE_PREFIX, f"{article_id}:{next_part}")
+    return InlineKeyboardMarkup([[InlineKeyboardButton(f"Continue (part {next_part} of {total})", callback_data=data)]])
+
+
+def render_article_batch(
+    article: ArticleLike, *, first_part: int = 1, count: int = PARTS_PER_BATCH, limit: int = MESSAGE_LIMIT
+) -> list[tuple[str, InlineKeyboardMarkup | None]]:
+    """Parts `first_part`.. (1-based, at most `count`) of `render_article`, each with its keyboard: the last one
+    gets a Continue button when parts remain. Empty when `first_part` is not a part of the article (a stale
+    button: the article was rewritten shorter)."""
+    parts = render_article(article, limit=limit)
+    if not 1 <= first_part <= len(parts):
+        return []
+    batch = parts[first_part - 1 : first_part - 1 + count]
+    next_part = first_part + len(batch)
+    keyboards: list[InlineKeyboardMarkup | None] = [None] * len(batch)
+    if next_part <= len(parts):
+        keyboards[-1] = continue_keyboard(article.id, next_part, len(parts))
+    return list(zip(batch, keyboards, strict=True))

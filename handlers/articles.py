@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import re
-from telegram import Update
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from collections.abc import Sequence
+
+from telegram import InlineKeyboardMarkup, Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filters
 
 from bot.context import NewsContext
-from compose.articles import render_article
+from compose.articles import CONTINUE_PREFIX, render_article_batch
 from compose.headlines import render_headlines
-from handlers.common import reply_html
+from handlers.common import NEW_MESSAGE, STALE_BUTTON, chat_button, command, parse_int, reply_html
 from storage import repositories as repo
+from storage.models import Article
 
 DEFAULT_HEADLINES = 5
 MAX_HEADLINES = 20
+MAX_START_INDEX = 999_999  # where a More page starts numbering; six digits in its callback_data
 HEADLINES_USAGE = f"Usage: /headlines [N], where N is a number from 1 to {MAX_HEADLINES}."
 READ_USAGE = "Usage: /read &lt;id&gt;, e.g. /read 12. The ids are in /headlines."
-# `/read_12`, also `/read_12@ournewsbot` in groups (the bot name is checked by the handler).
-READ_SHORTCUT = re.compile(r"^/read_(\d{1,12})(?:@(\w+))?\s*$")
-READ_BUTTON = re.compile(r"^read:(\d{1,12})$")
-MORE_BUTTON = re.compile(r"^more:(\d{1,12}):(\d{1,2}):(\d{1,6})$")
+# Patterns take ASCII digits only ([0-9] rather than \d, which matches other scripts' digits too); the numbers'
+# ranges are checked by parse_int. `/read_12`, also `/read_12@ournewsbot` in groups (the handler checks the name).
+READ_SHORTCUT = re.compile(r"^/read_([0-9]+)(?:@(\w+))?\s*$", re.ASCII)
+# \Z, not $: callback_data is anyone's bytes, and $ also matches before a trailing newline.
+READ_BUTTON = re.compile(r"^read:([0-9]{1,10})\Z")
+MORE_BUTTON = re.compile(r"^more:([0-9]{1,10}):([0-9]{1,2}):([0-9]{1,6})\Z")
+CONTINUE_BUTTON = re.compile(rf"^{CONTINUE_PREFIX}:([0-9]{{1,10}}):([0-9]{{1,6}})\Z")
 
 
 async def _send_headlines(update: Update, context: NewsContext, *, count: int, before_id: int | None, start_index: int) -> None:
@@ -37,10 +44,11 @@ async def headlines(update: Update, context: NewsContext) -> None:
     args = context.args or []
     count = DEFAULT_HEADLINES
     if args:
-        if len(args) > 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= MAX_HEADLINES:
+        parsed = parse_int(args[0], high=MAX_HEADLINES) if len(args) == 1 else None
+        if parsed is None:
             await reply_html(update, HEADLINES_USAGE)
             return
-        count = int(args[0])
+        count = parsed
     await _send_headlines(update, context, count=count, before_id=None, start_index=1)
 
 
@@ -49,27 +57,41 @@ async def more_headlines(update: Update, context: NewsContext) -> None:
     assert query is not None and query.data is not None
     match = MORE_BUTTON.match(query.data)
     assert match is not None  # the handler's pattern guarantees it
-    before_id, count, start_index = (int(group) for group in match.groups())
+    before_id = parse_int(match.group(1))
+    count = parse_int(match.group(2), high=MAX_HEADLINES)
+    start_index = parse_int(match.group(3), high=MAX_START_INDEX)
+    if before_id is None or count is None or start_index is None:
+        await query.answer(STALE_BUTTON)  # we never make such buttons
+        return
     await query.answer()
-    await _send_headlines(update, context, count=min(max(count, 1), MAX_HEADLINES), before_id=before_id, start_index=start_index)
+    await _send_headlines(update, context, count=count, before_id=before_id, start_index=start_index)
+
+
+async def _load_article(context: NewsContext, article_id: int) -> Article | None:
+    async with context.db.session() as session:
+        return await repo.get_article(session, article_id)
 
 
 async def _send_article(update: Update, context: NewsContext, article_id: int) -> None:
-    async with context.db.session() as session:
-        article = await repo.get_article(session, article_id)
+    article = await _load_article(context, article_id)
     if article is None:
         await reply_html(update, f"There is no article {article_id}. /headlines lists the latest ones.")
         return
-    for part in render_article(article):
-        await reply_html(update, part)
+    await _send_batch(update, render_article_batch(article))
+
+
+async def _send_batch(update: Update, batch: Sequence[tuple[str, InlineKeyboardMarkup | None]]) -> None:
+    for text, keyboard in batch:
+        await reply_html(update, text, reply_markup=keyboard)
 
 
 async def read(update: Update, context: NewsContext) -> None:
     args = context.args or []
-    if len(args) != 1 or not args[0].isdigit() or len(args[0]) > 12:
+    article_id = parse_int(args[0]) if len(args) == 1 else None
+    if article_id is None:
         await reply_html(update, READ_USAGE)
         return
-    await _send_article(update, context, int(args[0]))
+    await _send_article(update, context, article_id)
 
 
 async def read_shortcut(update: Update, context: NewsContext) -> None:
@@ -80,7 +102,11 @@ async def read_shortcut(update: Update, context: NewsContext) -> None:
     addressed_to = match.group(2)
     if addressed_to and addressed_to.lower() != (context.bot.username or "").lower():
         return  # meant for another bot in this group
-    await _send_article(update, context, int(match.group(1)))
+    article_id = parse_int(match.group(1))
+    if article_id is None:
+        await reply_html(update, READ_USAGE)
+        return
+    await _send_article(update, context, article_id)
 
 
 async def read_button(update: Update, context: NewsContext) -> None:
@@ -88,15 +114,42 @@ async def read_button(update: Update, context: NewsContext) -> None:
     assert query is not None and query.data is not None
     match = READ_BUTTON.match(query.data)
     assert match is not None
+    article_id = parse_int(match.group(1))
+    if article_id is None:
+        await query.answer(STALE_BUTTON)
+        return
     await query.answer()
-    await _send_article(update, context, int(match.group(1)))
+    await _send_article(update, context, article_id)
+
+
+async def continue_article(update: Update, context: NewsContext) -> None:
+    """The Continue button under a long article: its next few parts."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    match = CONTINUE_BUTTON.match(query.data)
+    assert match is not None
+    article_id, first_part = parse_int(match.group(1)), parse_int(match.group(2))
+    if article_id is None or first_part is None:
+        await query.answer(STALE_BUTTON)
+        return
+    article = await _load_article(context, article_id)
+    if article is None:
+        await query.answer(f"Article {article_id} is no longer here. /headlines lists the latest ones.")
+        return
+    batch = render_article_batch(article, first_part=first_part)
+    if not batch:  # the article was rewritten shorter since the button was made
+        await query.answer(f"Article {article_id} has changed. /read_{article_id} shows it from the start.")
+        return
+    await query.answer()
+    await _send_batch(update, batch)
 
 
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
     return [
-        CommandHandler("headlines", headlines),
-        CommandHandler("read", read),
-        MessageHandler(filters.Regex(READ_SHORTCUT) & filters.UpdateType.MESSAGE, read_shortcut),
-        CallbackQueryHandler(read_button, pattern=READ_BUTTON),
-        CallbackQueryHandler(more_headlines, pattern=MORE_BUTTON),
+        command("headlines", headlines),
+        command("read", read),
+        MessageHandler(filters.Regex(READ_SHORTCUT) & NEW_MESSAGE, read_shortcut),
+        CallbackQueryHandler(chat_button(read_button), pattern=READ_BUTTON),
+        CallbackQueryHandler(chat_button(more_headlines), pattern=MORE_BUTTON),
+        CallbackQueryHandler(chat_button(continue_article), pattern=CONTINUE_BUTTON),
     ]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import BaseHandler, CommandHandler
+from telegram.ext import BaseHandler
 
 from bot.context import NewsContext
-from handlers.common import chat_subscriber, reply_html
+from handlers.common import chat_subscriber, command, reply_html
 
 
 async def bulletin(update: Update, context: NewsContext) -> None:
@@ -22,4 +22,4 @@ async def bulletin(update: Update, context: NewsContext) -> None:
 
 
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
-    return [CommandHandler("bulletin", bulletin)]
+    return [command("bulletin", bulletin)]

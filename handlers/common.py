@@ -2,16 +2,62 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
+from telegram.ext import CommandHandler, filters
 
 from bot.schedule import next_for_subscriber
 from storage import repositories as repo
 from storage.models import Subscriber
+
+# Ids are 32-bit integer columns (PostgreSQL's INTEGER): a larger number in chat input names no row, and would
+# make PostgreSQL raise instead of answering "none".
+MAX_ID = 2**31 - 1
+STALE_BUTTON = "This button no longer works. Send /help to start again."
+NOT_HERE = "This button no longer works here. Send /help to me in a private chat."
+# Commands run for new messages only: python-telegram-bot's default also takes edited messages, which would
+# re-run a command (and send its reply again) every time the user edits it.
+NEW_MESSAGE = filters.UpdateType.MESSAGE
+
+Callback = Callable[[Update, Any], Awaitable[None]]
+
+
+def command(name: str, callback: Callback, **kwargs: Any) -> CommandHandler:  # type: ignore[type-arg]
+    """A CommandHandler for `/name` in new messages (never edits)."""
+    return CommandHandler(name, callback, filters=NEW_MESSAGE, **kwargs)
+
+
+def parse_int(text: str, *, low: int = 1, high: int = MAX_ID) -> int | None:
+    """`text` as a number when it is ASCII digits only (no sign, no spaces) within [low, high], else None.
+
+    str.isdigit() accepts '²' and '⑤', which int() refuses; int() and regex \\d accept other scripts' digits.
+    Chat input is untrusted, so only '0'-'9' count, and the length is checked before converting.
+    """
+    if not text or len(text) > len(str(high)) or not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
+def chat_button(callback: Callback) -> Callback:
+    """For button handlers that answer in the chat: a button on an inline message (sent via inline mode, so the
+    callback carries no message and no chat) gets a short answer instead of reaching the handler."""
+
+    @functools.wraps(callback)
+    async def guarded(update: Update, context: Any) -> None:
+        query = update.callback_query
+        if query is not None and update.effective_chat is None:
+            await query.answer(NOT_HERE)
+            return
+        await callback(update, context)
+
+    return guarded
 
 
 async def chat_subscriber(session: AsyncSession, update: Update, default_timezone: str) -> Subscriber:
@@ -49,8 +95,13 @@ async def activate_subscriber(
 
 async def reply_html(update: Update, text: str, **kwargs: object) -> None:
     message = update.effective_message
-    assert message is not None
-    await message.reply_html(text, do_quote=False, **kwargs)  # type: ignore[arg-type]
+    if message is not None:
+        await message.reply_html(text, do_quote=False, **kwargs)  # type: ignore[arg-type]
+        return
+    # No message to reply to (e.g. a button's message given as InaccessibleMessage): the chat is still known.
+    chat = update.effective_chat
+    assert chat is not None, "replies go to a chat; chat_button keeps chat-less callbacks away"
+    await chat.send_message(text, parse_mode="HTML", **kwargs)  # type: ignore[arg-type]
 
 
 def format_times(times: list[time]) -> str:

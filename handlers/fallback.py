@@ -8,7 +8,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filt
 
 from bot.context import NewsContext
 from compose.html import escape
-from handlers.common import reply_html
+from handlers.common import NEW_MESSAGE, STALE_BUTTON, reply_html
 
 
 async def unknown_command(update: Update, context: NewsContext) -> None:
@@ -27,7 +27,7 @@ async def stale_button(update: Update, context: NewsContext) -> None:
     """A button from an old message (or one we no longer understand): stop the spinner and say so."""
     query = update.callback_query
     assert query is not None
-    await query.answer("This button no longer works. Send /help to start again.", show_alert=False)
+    await query.answer(STALE_BUTTON, show_alert=False)
 
 
 async def plain_text(update: Update, context: NewsContext) -> None:
@@ -38,8 +38,8 @@ async def plain_text(update: Update, context: NewsContext) -> None:
 
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
     return [
-        MessageHandler(filters.COMMAND & filters.UpdateType.MESSAGE, unknown_command),
+        MessageHandler(filters.COMMAND & NEW_MESSAGE, unknown_command),
         CallbackQueryHandler(stale_button),
         # Groups: stay quiet about ordinary conversation.
-        MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND, plain_text),
+        MessageHandler(filters.ChatType.PRIVATE & NEW_MESSAGE & ~filters.COMMAND, plain_text),
     ]

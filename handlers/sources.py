@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import BaseHandler, CommandHandler
+from telegram.ext import BaseHandler
 
 from bot.context import NewsContext
 from bot.feeds import SourceError
 from compose.html import escape
 from compose.sources import render_sources, source_name
 from compose.text import truncate
-from handlers.common import reply_html
+from handlers.common import command, parse_int, reply_html
 from storage import sources as source_repo
 
 REFUSAL = "Sorry, only the bot's admins can manage news sources."
 ADD_USAGE = "Usage: /addsource &lt;URL&gt; [minutes], e.g. /addsource https://example.org/feed.xml 30"
 REMOVE_USAGE = "Usage: /removesource &lt;id&gt;. /sources lists the ids."
 MAX_LISTED_TITLES = 5
+MAX_INTERVAL_MINUTES = 1440
 
 
 def is_admin(update: Update, context: NewsContext) -> bool:
@@ -40,10 +41,10 @@ async def add_source(update: Update, context: NewsContext) -> None:
         await reply_html(update, REFUSAL)
         return
     args = context.args or []
-    if not 1 <= len(args) <= 2 or (len(args) == 2 and not (args[1].isdigit() and 1 <= int(args[1]) <= 1440)):
+    interval = parse_int(args[1], high=MAX_INTERVAL_MINUTES) if len(args) == 2 else None
+    if not 1 <= len(args) <= 2 or (len(args) == 2 and interval is None):
         await reply_html(update, ADD_USAGE)
         return
-    interval = int(args[1]) if len(args) == 2 else None
     try:
         source, result = await context.feeds.add(args[0], interval_minutes=interval)
     except SourceError as exc:
@@ -69,10 +70,10 @@ async def remove_source(update: Update, context: NewsContext) -> None:
         await reply_html(update, REFUSAL)
         return
     args = context.args or []
-    if len(args) != 1 or not args[0].lstrip("#").isdigit():
+    source_id = parse_int(args[0].removeprefix("#")) if len(args) == 1 else None
+    if source_id is None:
         await reply_html(update, REMOVE_USAGE)
         return
-    source_id = int(args[0].lstrip("#"))
     removed = await context.feeds.remove(source_id)
     if removed is None:
         await reply_html(update, f"There is no source #{source_id}. /sources lists them.")
@@ -86,8 +87,8 @@ async def remove_source(update: Update, context: NewsContext) -> None:
 
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
     return [
-        CommandHandler("sources", list_sources),
+        command("sources", list_sources),
         # Adding fetches the feed and its pages: run it as its own task so other updates are not held up.
-        CommandHandler("addsource", add_source, block=False),
-        CommandHandler("removesource", remove_source),
+        command("addsource", add_source, block=False),
+        command("removesource", remove_source),
     ]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import BaseHandler, CommandHandler
+from telegram.ext import BaseHandler
 
 from bot.context import NewsContext
 from handlers.commands import help_text
-from handlers.common import activate_subscriber, chat_subscriber, reply_html
+from handlers.common import activate_subscriber, chat_subscriber, command, reply_html
 
 SUBSCRIBE_CALLBACK = "subscribe"
 
@@ -43,4 +43,4 @@ async def help_command(update: Update, context: NewsContext) -> None:
 
 
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
-    return [CommandHandler("start", start), CommandHandler("help", help_command)]
+    return [command("start", start), command("help", help_command)]

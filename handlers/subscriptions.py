@@ -4,18 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, time
+from functools import lru_cache
+from importlib.resources import files
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
+from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from bot.context import NewsContext
 from bot.schedule import find_timezone
 from bot.settings import parse_time_of_day
 from compose.html import escape
-from handlers.common import activate_subscriber, chat_subscriber, describe_next, format_times, reply_html, reschedule
+from handlers.common import (
+    activate_subscriber,
+    chat_button,
+    chat_subscriber,
+    command,
+    describe_next,
+    format_times,
+    reply_html,
+    reschedule,
+)
 from handlers.start import SUBSCRIBE_CALLBACK
 from storage.models import Subscriber
 from storage.repositories import cancel_pending_deliveries
@@ -83,6 +94,8 @@ def _parse_times(args: Sequence[str]) -> list[time]:
     times = []
     for part in parts:
         try:
+            if not part.isascii():  # the parser's \d would take other scripts' digits
+                raise ValueError(part)
             times.append(parse_time_of_day(part))
         except ValueError:
             raise ValueError(f"“{escape(part[:40])}” is not a time of day. Use HH:MM, for example /subscribe 07:30 18:00") from None
@@ -119,6 +132,21 @@ async def _deactivate(session: AsyncSession, subscriber: Subscriber) -> None:
     await cancel_pending_deliveries(session, subscriber.id, reason="unsubscribed")
 
 
+@lru_cache(maxsize=1)
+def iana_zone_names() -> frozenset[str]:
+    """The zones of the IANA tz database, as the tzdata package lists them (with the old names kept as links,
+    e.g. US/Eastern). zoneinfo.available_timezones() also lists what the OS zoneinfo directory holds besides
+    zones: `localtime` (the host's own setting), `posixrules`, and the `posix/` and `right/` copies (`right/`
+    counts leap seconds, so its clocks are ~27 s off). `Factory` is listed but is a placeholder, not a place."""
+    return frozenset(files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()) - {"Factory"}
+
+
+def user_timezone(text: str) -> str | None:
+    """The canonical IANA zone name a user typed (any case, spaces for underscores), or None."""
+    zone_name = find_timezone(text)
+    return zone_name if zone_name in iana_zone_names() else None
+
+
 async def set_timezone(update: Update, context: NewsContext) -> None:
     args = context.args or []
     if not args:
@@ -127,7 +155,7 @@ async def set_timezone(update: Update, context: NewsContext) -> None:
             current = subscriber.timezone
         await reply_html(update, f"Your timezone is {escape(current)}. To change it: {escape(TIMEZONE_EXAMPLE)}")
         return
-    zone_name = find_timezone(" ".join(args))
+    zone_name = user_timezone(" ".join(args))
     if zone_name is None:
         shown = escape(" ".join(args)[:64])
         await reply_html(update, f"“{shown}” is not a timezone I know. Use an IANA name, for example {escape(TIMEZONE_EXAMPLE)}")
@@ -196,10 +224,12 @@ async def on_settings_button(update: Update, context: NewsContext) -> None:
 
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
     return [
-        CommandHandler("subscribe", subscribe),
-        CommandHandler("unsubscribe", unsubscribe),
-        CommandHandler("timezone", set_timezone),
-        CommandHandler("settings", show_settings),
-        CallbackQueryHandler(on_subscribe_button, pattern=rf"^{SUBSCRIBE_CALLBACK}$"),
-        CallbackQueryHandler(on_settings_button, pattern=rf"^({SETTINGS_ON}|{SETTINGS_OFF}|{TIMES_PREFIX}[0-9:,]+)$"),
+        command("subscribe", subscribe),
+        command("unsubscribe", unsubscribe),
+        command("timezone", set_timezone),
+        command("settings", show_settings),
+        CallbackQueryHandler(chat_button(on_subscribe_button), pattern=rf"^{SUBSCRIBE_CALLBACK}\Z"),
+        CallbackQueryHandler(
+            chat_button(on_settings_button), pattern=rf"^({SETTINGS_ON}|{SETTINGS_OFF}|{TIMES_PREFIX}[0-9:,]+)\Z"
+        ),
     ]

@@ -7,7 +7,6 @@ from datetime import datetime, time, timezone
 
 from sqlalchemy import select
 
-from compose.articles import render_article
 from storage.models import Subscriber
 from tests.conftest import RunningBot
 from tests.factories import add_articles, parsed
@@ -112,21 +111,6 @@ async def test_read_shows_escaped_article_by_command_shortcut_and_button(bot: Ru
     [headlines] = await bot.ask(CHAT, "/headlines")
     [by_button] = await bot.press(CHAT, headlines.message_id, f"read:{article_id}", count=1)
     assert by_button.visible_text == by_command.visible_text
-
-
-async def test_long_article_is_split_into_valid_messages(bot: RunningBot) -> None:
-    paragraphs = [f"Paragraph {i}: " + "word " * 180 + "end." for i in range(40)]  # about 38,000 characters
-    async with bot.db.session() as session:
-        article = (await store_article(session, parsed("A very long read", paragraphs=paragraphs), now=datetime.now(timezone.utc))).article
-    expected_parts = len(render_article(article))
-    assert expected_parts >= 9
-    parts = await bot.ask(CHAT, f"/read {article.id}", count=expected_parts)
-    assert len(parts) == expected_parts
-    assert all(0 < len(p.visible_text) <= 4096 for p in parts)
-    joined = "\n\n".join(p.visible_text for p in parts)
-    for paragraph in paragraphs:
-        assert paragraph in joined
-    assert not [r for r in bot.api.requests if r.status != 200 and r.method == "sendMessage"]
 
 
 async def test_read_unknown_id_and_malformed_arguments(bot: RunningBot) -> None:

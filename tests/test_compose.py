@@ -19,6 +19,7 @@ from compose import (
     split_message,
     visible_length,
 )
+from compose.articles import render_article_batch
 from compose.html import visible_text
 
 UTC = timezone.utc
@@ -381,6 +382,34 @@ def test_render_article_generated_inputs():
         words = article.title.split() + article.body.split()
         assert_words_in_order(words, text)
 
+
+
+def test_article_batches_cover_every_part_once_with_continue_buttons() -> None:
+    body = "\n\n".join(f"Paragraph {n}. " + "word " * 200 for n in range(30))
+    article = Article(id=2**31 - 1, title="Long", body=body)
+    parts = render_article(article)
+    assert len(parts) == 8
+    sent, first = [], 1
+    while True:
+        batch = render_article_batch(article, first_part=first)
+        assert 1 <= len(batch) <= 3 and all(keyboard is None for _, keyboard in batch[:-1])
+        sent += [text for text, _ in batch]
+        keyboard = batch[-1][1]
+        if keyboard is None:
+            break
+        [[button]] = keyboard.inline_keyboard
+        first += len(batch)
+        assert button.text == f"Continue (part {first} of 8)"
+        assert button.callback_data == f"readpart:2147483647:{first}"
+        assert len(button.callback_data.encode()) <= 64
+    assert sent == parts and first == 7  # batches from parts 1, 4 and 7; the last one holds 7 and 8
+
+
+def test_article_batch_beyond_the_article_is_empty() -> None:
+    article = Article(id=1, title="Short", body="Body")
+    assert render_article_batch(article) == [(render_article(article)[0], None)]
+    assert render_article_batch(article, first_part=2) == []
+    assert render_article_batch(article, first_part=0) == []
 
 # --- headlines ------------------------------------------------------------------------------------------
 

@@ -322,6 +322,39 @@ async def test_user_presses_button_and_bot_answers(api: FakeBotAPI, bot: Bot) ->
     assert record.params["callback_query_id"] == query_id
 
 
+
+async def test_user_edits_a_message_and_presses_a_button_on_an_inline_message(api: FakeBotAPI, bot: Bot) -> None:
+    api.user_sends_text(12, "/headlines")
+    api.user_edits_text(12, "/headlines 3")
+    query_id = api.user_presses_inline_button("read:5", user_id=12, inline_message_id="INLINE1")
+    original, edited, pressed = await bot.get_updates(timeout=1)
+
+    assert original.message is not None and edited.edited_message is not None
+    assert edited.edited_message.message_id == original.message.message_id
+    assert edited.edited_message.text == "/headlines 3" and edited.edited_message.edit_date is not None
+    assert edited.edited_message.entities == (MessageEntity("bot_command", 0, 10),)
+    query = pressed.callback_query
+    assert query is not None and query.id == query_id and query.data == "read:5"
+    assert query.message is None and query.inline_message_id == "INLINE1" and pressed.effective_chat is None
+    assert await bot.answer_callback_query(query_id, text="Not here") is True
+    assert api.callback_answers[-1]["chat_id"] == 0 and api.callback_answers[-1]["text"] == "Not here"
+    with pytest.raises(ValueError, match="no message 99"):
+        api.user_edits_text(12, "x", message_id=99)
+
+
+async def test_held_sends_wait_until_released(api: FakeBotAPI, bot: Bot) -> None:
+    api.hold_sends(13)
+    held = asyncio.create_task(bot.send_message(13, "held"))
+    await api.wait_until_held(13)
+    await bot.send_message(14, "other chats are not held")
+    assert api.sent(13) == [] and not held.done() and api.held_sends(13) == 1
+    api.release_sends(13)
+    assert (await held).text == "held"
+    await bot.send_message(13, "no longer held")
+    assert [m.text for m in api.sent(13)] == ["held", "no longer held"] and api.held_sends(13) == 1
+    with pytest.raises(AssertionError, match="held sendMessage"):
+        await api.wait_until_held(13, 2, timeout=0.1)
+
 # ------------------------------------------------------------------------------------------------ faults
 
 

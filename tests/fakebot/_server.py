@@ -288,6 +288,9 @@ class FakeBotAPI:
         self._next_update_id = 100_001
         self._next_callback_id = 4_000_000_000_000_001
         self._poll_generation = 0
+        # Chats whose sendMessage requests are held unanswered (see hold_sends), and how many were held so far.
+        self._holds: dict[int, asyncio.Event] = {}
+        self._held_counts: Counter[int] = Counter()
         self._init_state()
 
     # ------------------------------------------------------------------------------------------------ state
@@ -359,6 +362,7 @@ class FakeBotAPI:
         self._closing = True
         if self._stopping is not None:
             self._stopping.set()
+        self.release_sends()
         self._updates_signal.fire()
         self._changed.fire()
         self._runner = None
@@ -621,9 +625,11 @@ class FakeBotAPI:
         username: str | None = "alice",
         language_code: str | None = "en",
         check_button: bool = True,
+        inaccessible: bool = False,
     ) -> str:
         """Queue a callback_query for an inline button of the bot's message; returns the callback query id.
-        With `check_button`, `data` must be the callback_data of one of the message's current buttons."""
+        With `check_button`, `data` must be the callback_data of one of the message's current buttons. With
+        `inaccessible`, the message comes as Telegram sends one too old to include (chat, id and date 0 only)."""
         record = self._messages.get((chat_id, message_id))
         if record is None or record.deleted:
             known = [m.message_id for m in self._sent_by_chat.get(chat_id, ()) if not m.deleted]
@@ -639,14 +645,97 @@ class FakeBotAPI:
         query: JSONDict = {
             "id": query_id,
             "from": self._user(uid, first_name, username, language_code),
-            "message": self._message_dict(record),
+            "message": (
+                {"chat": self._chat_dict(chat_id), "message_id": message_id, "date": 0}
+                if inaccessible
+                else self._message_dict(record)
+            ),
             "chat_instance": str((chat_id * 7919 + 104729) % 10**18),
             "data": data,
         }
         self.push_update({"callback_query": query})
         return query_id
 
+    def user_edits_text(self, chat_id: int, text: str, *, message_id: int | None = None) -> int:
+        """Queue an edited_message: the user's message `message_id` in `chat_id` (default: their latest there) now
+        reads `text`. Returns the update_id."""
+        if message_id is None:
+            message_id = max((mid for chat, mid in self._user_messages if chat == chat_id), default=0)
+        original = self._user_messages.get((chat_id, message_id))
+        if original is None:
+            raise ValueError(f"the user sent no message {message_id} in chat {chat_id}")
+        message: JSONDict = {key: value for key, value in original.items() if key != "entities"}
+        message["text"] = text
+        message["edit_date"] = _unix_now()
+        command = _COMMAND_RE.match(text)
+        if command is not None:
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command.group())}]
+        self._user_messages[(chat_id, message_id)] = message
+        return self.push_update({"edited_message": message})
+
+    def user_presses_inline_button(
+        self,
+        data: str,
+        *,
+        user_id: int,
+        inline_message_id: str = "AAAAAAAAAAAAAAAAAA",
+        first_name: str = "Alice",
+        username: str | None = "alice",
+        language_code: str | None = "en",
+    ) -> str:
+        """Queue a callback_query from a button on a message sent in inline mode: it carries `inline_message_id`
+        and no message (so no chat). Its answer is recorded with chat_id and message_id 0. Returns the query id."""
+        query_id = str(self._next_callback_id)
+        self._next_callback_id += 1
+        self._pending_callbacks[query_id] = (0, 0, data)
+        query: JSONDict = {
+            "id": query_id,
+            "from": self._user(user_id, first_name, username, language_code),
+            "inline_message_id": inline_message_id,
+            "chat_instance": str((user_id * 7919 + 104729) % 10**18),
+            "data": data,
+        }
+        self.push_update({"callback_query": query})
+        return query_id
+
+    def hold_sends(self, chat_id: int) -> None:
+        """Keep every sendMessage to `chat_id` unanswered (the bot's request waits) until `release_sends`.
+        A deterministic way to keep a handler busy in the middle of its replies."""
+        self._holds.setdefault(chat_id, asyncio.Event())
+
+    def release_sends(self, chat_id: int | None = None) -> None:
+        """Answer the held sendMessage requests to `chat_id` (None: every chat) and stop holding new ones."""
+        for held_chat in [chat_id] if chat_id is not None else list(self._holds):
+            event = self._holds.pop(held_chat, None)
+            if event is not None:
+                event.set()
+
+    def held_sends(self, chat_id: int) -> int:
+        """How many sendMessage requests to `chat_id` were held so far (released ones included)."""
+        return self._held_counts[chat_id]
+
+    async def _hold(self, chat_id: int) -> None:
+        event = self._holds.get(chat_id)
+        if event is None:
+            return
+        self._held_counts[chat_id] += 1
+        self._changed.fire()
+        await event.wait()
+
     # ------------------------------------------------------------------------------------------------ waiting
+
+    async def wait_until_held(self, chat_id: int, count: int = 1, timeout: float = 5.0) -> None:
+        """Wait until at least `count` sendMessage requests to `chat_id` were held (see hold_sends)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._held_counts[chat_id] < count:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for {count} held sendMessage(s) to chat {chat_id}; "
+                    f"{self._held_counts[chat_id]} held\n" + self._diagnostics()
+                )
+            await self._changed.wait(remaining)
 
     async def wait_for_messages(self, chat_id: int, count: int, timeout: float = 5.0) -> list[SentMessage]:
         """Wait until at least `count` messages were sent to `chat_id`; returns all of them."""
@@ -1149,6 +1238,7 @@ class FakeBotAPI:
 
     async def _send_message(self, params: JSONDict) -> JSONDict:
         chat_id = self._chat_id(params)
+        await self._hold(chat_id)
         # Flood limits count a request when it arrives, as Telegram's servers see it; `latency` is the round
         # trip, spent before answering. (Counting after the sleep would add this server's own timer jitter to
         # every arrival time and report 429s that no sender could avoid.)
