@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ingest.cleantext import clean_line
+from ingest.types import MAX_URL_CHARS
 from storage.models import Article, Source
 from storage.session import add_unless_taken
 
@@ -124,7 +126,7 @@ def record_success(
     was_reported = source.reported_at is not None
     source.last_polled_at = now
     source.last_success_at = now
-    source.last_error = note
+    source.last_error = _error_text(note) if note else None
     source.consecutive_failures = 0
     source.failing_since = None
     source.reported_at = None
@@ -132,18 +134,24 @@ def record_success(
     if etag is not None or last_modified is not None:
         source.etag = etag[:512] if etag else None
         source.last_modified = last_modified[:100] if last_modified else None
-    if moved_to and moved_to != source.url:
+    # A redirect target too long for the column is not remembered; the old URL still leads there.
+    if moved_to and moved_to != source.url and len(moved_to) <= MAX_URL_CHARS:
         source.url = moved_to
     return was_reported
 
 
 def record_failure(source: Source, *, now: datetime, error: str) -> None:
     source.last_polled_at = now
-    source.last_error = error[:2000]
+    source.last_error = _error_text(error)
     source.consecutive_failures += 1
     if source.failing_since is None:
         source.failing_since = now
     source.next_poll_at = now + backoff(source.interval_minutes, source.consecutive_failures)
+
+
+def _error_text(text: str) -> str:
+    """Errors quote what servers and parsers said: cleaned like any outside text, so storing them cannot fail."""
+    return clean_line(text, 2000)
 
 
 def needs_report(source: Source, now: datetime) -> bool:

@@ -238,3 +238,25 @@ def test_ingest_turns_whatever_one_file_raises_into_one_line(tmp_path: Path, mon
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == f"skipped {names[0]}: RuntimeError: could not write \ufffd to disk"
     assert lines[1].startswith(f"stored {names[1]} as article 1: Harbour reopens after storm") and len(lines) == 2
+
+
+async def test_a_source_records_any_error_text_and_ignores_a_redirect_too_long_to_keep(database: Database) -> None:
+    """Errors quote servers and parsers: a surrogate, a NUL or 3,000 characters must not make recording fail."""
+    async with database.session() as session:
+        source, _ = await source_repo.add_source(session, "https://feeds.example/a.xml", interval_minutes=15, now=NOW)
+        source_id = source.id
+    async with database.session() as session:
+        source = await source_repo.get_source(session, source_id)
+        assert source is not None
+        source_repo.record_failure(source, now=NOW, error="HTTP 500 \ud800 said:\x00 " + "x" * 3_000)
+    async with database.session() as session:
+        source = await source_repo.get_source(session, source_id)
+        assert source is not None and source.last_error is not None
+        assert source.last_error.startswith("HTTP 500 \ufffd said: xxx") and len(source.last_error) == 2_000
+        source_repo.record_success(
+            source, now=NOW, etag=None, last_modified=None, note="repaired \x00feed", moved_to="https://x.example/" + "a" * 3_000
+        )
+    async with database.session() as session:
+        source = await source_repo.get_source(session, source_id)
+        assert source is not None
+        assert (source.url, source.last_error) == ("https://feeds.example/a.xml", "repaired feed")
