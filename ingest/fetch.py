@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 
 import httpx
+
+from ingest.netguard import AddressRefused, GuardedBackend, GuardedTransport, IPNetwork, Resolver, system_resolve
 
 __all__ = ["FetchError", "FetchResult", "Fetcher"]
 
@@ -41,7 +44,12 @@ class FetchResult:
 
 
 class Fetcher:
-    """One HTTP client shared by many fetches; use as `async with Fetcher() as fetcher:`."""
+    """One HTTP client shared by many fetches; use as `async with Fetcher() as fetcher:`.
+
+    Unless `allow_private_urls`, every connection (redirects included) goes to public addresses only
+    (ingest/netguard.py): `resolve` replaces the system resolver and `allowed_networks` are let through
+    anyway (both for tests). A `transport` given is used as it is, without the guard (tests of other things).
+    """
 
     def __init__(
         self,
@@ -51,18 +59,27 @@ class Fetcher:
         max_connections: int = 20,
         transport: httpx.AsyncBaseTransport | None = None,
         allow_private_urls: bool = False,
+        resolve: Resolver = system_resolve,
+        allowed_networks: Iterable[IPNetwork] = (),
     ) -> None:
         self.timeout = timeout
         self.max_bytes = max_bytes
         # False: refuse every address that is not globally routable (ALLOW_PRIVATE_URLS).
         self.allow_private_urls = allow_private_urls
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        guarded = not allow_private_urls and transport is None
+        if guarded:
+            backend = GuardedBackend(resolve=resolve, allowed_networks=allowed_networks)
+            transport = GuardedTransport(limits=limits, backend=backend)
         self._client = httpx.AsyncClient(
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
             timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=limits,
             headers={"User-Agent": USER_AGENT},
             transport=transport,
+            # Guarded: no proxy from HTTP(S)_PROXY/ALL_PROXY, which would connect where the guard never looked.
+            trust_env=not guarded,
         )
 
     async def __aenter__(self) -> Fetcher:
@@ -114,6 +131,8 @@ class Fetcher:
                     )
         except TimeoutError:
             raise FetchError(f"timed out after {self.timeout:g} s") from None
+        except AddressRefused as exc:  # the same line whether or not anything listens there: nothing was tried
+            raise FetchError(str(exc)) from None
         except httpx.TooManyRedirects:
             raise FetchError(f"more than {MAX_REDIRECTS} redirects") from None
         except httpx.HTTPError as exc:
