@@ -513,10 +513,11 @@ class FeedService:
                 source.title = (feed.title or source.title)[:300]
                 source.site_url = feed.site_url or source.site_url
                 source.language = feed.language or source.language
+            # Entries left for later keep the previous validators, so the next poll gets the feed (not a 304) with them.
+            etag, last_modified = (None, None) if pages.deferred else (result.etag, result.last_modified)
             poll.recovered = source_repo.record_success(
-                source, now=now, etag=result.etag, last_modified=result.last_modified, note=poll.warning,
-                moved_to=moved_to,
-            )  # fmt: skip
+                source, now=now, etag=etag, last_modified=last_modified, note=poll.warning, moved_to=moved_to
+            )
             poll.url = source.url
         return poll
 
@@ -526,7 +527,7 @@ class FeedService:
         At most `page_fetches_per_poll` pages, newest first (by publication time; an undated entry is new now).
         An entry whose page is not tried now is stored with its summary and `PAGE_TRIES` tries left, except a
         changed entry: its stored row keeps its text (perhaps a page's full text, better than the new summary)
-        until a later poll stores the change with its page.
+        until a later poll stores the change with its page (the poll keeps the old validators for that).
         """
         todo = found.todo
         pages = _Pages(articles=[entry.article for entry in todo], tries=[None] * len(todo), deferred=set(), rows=[])
