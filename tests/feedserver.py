@@ -2,8 +2,9 @@
 
 Each path is configured with `serve(...)`: a body (or a file, where `{{BASE}}` becomes the server's own URL),
 a content type, ETag / Last-Modified validators (answered with 304 when the request's match), gzip when the
-client accepts it, an HTTP status, a redirect, a delay (for timeouts) or an endless body (for size caps).
-Every request is recorded with its headers.
+client accepts it, an HTTP status, a redirect, a delay (for timeouts) or an endless body (for size caps), or
+an answer held until the test sets an event. Every request is recorded with its headers, and the server counts
+the requests it is answering at once (`in_flight`, `peak_in_flight`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Route:
     redirect_to: str | None = None
     delay: float = 0.0
     endless: bool = False  # stream data without Content-Length until the client gives up
+    hold: asyncio.Event | None = None  # answer only once the test sets this event
 
 
 @dataclass
@@ -45,6 +47,9 @@ class FeedServer:
         self.requests: list[Request] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.in_flight = 0  # requests being answered now
+        self.peak_in_flight = 0  # the most at once so far (a test may reset it)
+        self._arrived: asyncio.Condition | None = None
 
     @property
     def base(self) -> str:
@@ -54,6 +59,7 @@ class FeedServer:
         return self.base + path
 
     async def __aenter__(self) -> FeedServer:
+        self._arrived = asyncio.Condition()
         app = web.Application()
         app.router.add_route("GET", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -87,13 +93,32 @@ class FeedServer:
     def requests_to(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.path == path]
 
+    async def wait_for_request(self, path: str, count: int = 1) -> None:
+        """Until `count` requests to `path` have arrived (bound it with the test's own timeout)."""
+        assert self._arrived is not None
+        async with self._arrived:
+            await self._arrived.wait_for(lambda: len(self.requests_to(path)) >= count)
+
     # ------------------------------------------------------------------ answering
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(Request(request.path_qs, dict(request.headers)))
+        if self._arrived is not None:
+            async with self._arrived:
+                self._arrived.notify_all()
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         route = self.routes.get(request.path)
         if route is None:
             return web.Response(status=404, text="not found")
+        if route.hold is not None:
+            await route.hold.wait()
         if route.delay:
             await asyncio.sleep(route.delay)
         if route.redirect_to is not None:
