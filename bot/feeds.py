@@ -326,6 +326,9 @@ class FeedService:
                 result = await self.poll_source(fetcher, source_id, now=self.clock())
         except Exception:  # poll_source records the source's own problems; this is the database failing
             log.error("polling source %s failed unexpectedly", source_id, exc_info=True)
+            # Nothing was recorded, so the source is still due: starting the next one now could start it again
+            # at once, and again. The job's next run fills the slot.
+            return  # after the finally clause has released the claim and the slot
         finally:
             self._release(source_id, claim, result)
             self._slots_taken -= 1
@@ -545,6 +548,8 @@ class FeedService:
         for row in found.pending:
             if row.parsed.guid not in guids and row.canonical_url not in urls:
                 wanted.append((row.published_at or now, None, row, row.parsed))
+        if not wanted:
+            return pages
         wanted.sort(key=lambda item: item[0], reverse=True)  # stable: equal times keep the feed's order
         chosen = wanted[: self.page_fetches_per_poll]
         fills = await fill_pages(

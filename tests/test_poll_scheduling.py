@@ -177,6 +177,25 @@ async def test_stopping_cancels_polls_in_flight_and_starts_no_more(
     assert len(server.requests_to("/held.xml")) == 1
 
 
+async def test_a_poll_that_crashes_is_not_restarted_at_once(
+    server: FeedServer, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage import sources as source_repo
+
+    def database_trouble(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database trouble")
+
+    monkeypatch.setattr(source_repo, "record_failure", database_trouble)  # the failure cannot even be recorded
+    await add_source(database, server.url("/missing.xml"))
+    service = make_service(database)
+    await asyncio.wait_for(service.run_job(RecordingBot(), admin_ids=[]), LIMIT)  # type: ignore[arg-type]
+    await asyncio.wait_for(service.wait_idle(), LIMIT)  # still due, but left to the job's next run
+    assert len(server.requests_to("/missing.xml")) == 1
+    await asyncio.wait_for(service.run_job(RecordingBot(), admin_ids=[]), LIMIT)  # type: ignore[arg-type]
+    await asyncio.wait_for(service.wait_idle(), LIMIT)
+    assert len(server.requests_to("/missing.xml")) == 2
+
+
 # ---------------------------------------------------------------------------- pages: how many, per host, how long
 
 
