@@ -3,8 +3,8 @@
 Each path is configured with `serve(...)`: a body (or a file, where `{{BASE}}` becomes the server's own URL),
 a content type, ETag / Last-Modified validators (answered with 304 when the request's match), gzip when the
 client accepts it, an HTTP status, a redirect, a delay (for timeouts) or an endless body (for size caps), or
-an answer held until the test sets an event. Every request is recorded with its headers, and the server counts
-the requests it is answering at once (`in_flight`, `peak_in_flight`).
+an answer held until the test sets an event. Every request is recorded with its headers, and when its answer
+starts and ends, so a test can ask how many requests of a kind were answered at once (`peak`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -47,8 +48,8 @@ class FeedServer:
         self.requests: list[Request] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
-        self.in_flight = 0  # requests being answered now
-        self.peak_in_flight = 0  # the most at once so far (a test may reset it)
+        # (path, +1) when a request's answer starts, (path, -1) when it ends, in that order.
+        self.timeline: list[tuple[str, int]] = []
         self._arrived: asyncio.Condition | None = None
 
     @property
@@ -93,6 +94,15 @@ class FeedServer:
     def requests_to(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.path == path]
 
+    def peak(self, matching: Callable[[str], bool] = lambda path: True) -> int:
+        """The most requests with a matching path that were being answered at once."""
+        now = highest = 0
+        for path, step in self.timeline:
+            if matching(path):
+                now += step
+                highest = max(highest, now)
+        return highest
+
     async def wait_for_request(self, path: str, count: int = 1) -> None:
         """Until `count` requests to `path` have arrived (bound it with the test's own timeout)."""
         assert self._arrived is not None
@@ -106,12 +116,11 @@ class FeedServer:
         if self._arrived is not None:
             async with self._arrived:
                 self._arrived.notify_all()
-        self.in_flight += 1
-        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        self.timeline.append((request.path_qs, 1))
         try:
             return await self._answer(request)
         finally:
-            self.in_flight -= 1
+            self.timeline.append((request.path_qs, -1))
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         route = self.routes.get(request.path)
