@@ -35,7 +35,7 @@ async def prepare_database(db: Database) -> None:
 
 @asynccontextmanager
 async def running(application: Application) -> AsyncIterator[Application]:  # type: ignore[type-arg]
-    """Initialise, start and long-poll; on leaving, stop claiming bulletins, finish sends, stop cleanly."""
+    """Initialise, start and long-poll; on leaving, stop claiming bulletins and polling feeds, finish sends, stop."""
     services: BotServices = application.bot_data[SERVICES_KEY]
     async with application:
         # Sources named in FEEDS exist from the start (their first poll is the feeds job's).
@@ -48,6 +48,9 @@ async def running(application: Application) -> AsyncIterator[Application]:  # ty
             yield application
         finally:
             services.bulletins.request_stop()
+            # Feed polls in flight are cancelled (each rolls back; its source stays due) rather than awaited:
+            # one can take POLL_TIMEOUT seconds.
+            await services.feeds.stop()
             await services.bulletins.wait_idle()
             await application.updater.stop()
             await application.stop()

@@ -3,6 +3,7 @@
 The feed's own title and date are kept when it has them (they are what the publisher meant for the
 entry); the page fills in what the feed lacks: the full text, authors, a date for an undated entry, a
 title for an untitled one. A page that fails to fetch or gives less text than the summary changes nothing.
+Page fetches are bounded: a few at once, at most PAGES_PER_HOST at once to one host, and none past a deadline.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 import trafilatura
 
@@ -21,13 +24,18 @@ from ingest.fetch import PAGE_ACCEPT, FetchError, Fetcher
 from ingest.htmltext import text_to_paragraphs
 from ingest.types import ParsedArticle
 
-__all__ = ["PageText", "complete_with_page", "extract_page", "fill_from_pages", "page_article"]
+__all__ = [
+    "HostGates", "PageFill", "PageText", "complete_with_page", "extract_page", "fill_from_pages", "fill_pages",
+    "page_article",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 MAX_PAGE_BYTES = 3 * 1024 * 1024
 # Extracted text shorter than this is navigation or a paywall stub, not an article.
 MIN_PAGE_TEXT_CHARS = 200
+# Pages fetched at once from one host: enough to be quick, few enough not to hammer a publisher's site.
+PAGES_PER_HOST = 2
 _DATE_PARAMS = {"extensive_search": True, "original_date": True, "outputformat": "%Y-%m-%dT%H:%M:%S%z"}
 
 
@@ -110,28 +118,95 @@ def page_article(page: PageText, *, url: str) -> ParsedArticle:
     )
 
 
-async def fill_from_pages(
-    articles: Iterable[ParsedArticle], fetcher: Fetcher, *, concurrency: int = 4
-) -> list[ParsedArticle]:
-    """Fetch each article's page and complete it; same order out, unchanged where a page did not help."""
-    gate = asyncio.Semaphore(concurrency)
+class HostGates:
+    """At most `per_host` page fetches at once to one host, for everyone who fetches through the same object."""
 
-    async def one(article: ParsedArticle) -> ParsedArticle:
+    def __init__(self, per_host: int = PAGES_PER_HOST) -> None:
+        self.per_host = per_host
+        self._gates: dict[str, tuple[asyncio.Semaphore, int]] = {}  # host -> (its gate, fetches holding or waiting)
+
+    @asynccontextmanager
+    async def hold(self, url: str) -> AsyncIterator[None]:
+        host = _host(url)
+        gate, users = self._gates.get(host) or (asyncio.Semaphore(self.per_host), 0)
+        self._gates[host] = (gate, users + 1)
+        try:
+            async with gate:
+                yield
+        finally:
+            gate, users = self._gates[host]
+            if users == 1:
+                del self._gates[host]  # nobody left on this host: the map does not grow with every host ever seen
+            else:
+                self._gates[host] = (gate, users - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class PageFill:
+    article: ParsedArticle  # completed from its page, or as it was
+    tried: bool = False  # its page fetch started (and failed, found nothing, or completed the article)
+    cut_off: bool = False  # ... but the deadline came before it finished
+
+
+async def fill_pages(
+    articles: Iterable[ParsedArticle],
+    fetcher: Fetcher,
+    *,
+    concurrency: int = 4,
+    hosts: HostGates | None = None,
+    deadline: float | None = None,
+) -> list[PageFill]:
+    """Fetch each article's page and complete it; same order out, unchanged where a page did not help.
+
+    At most `concurrency` pages at once, and at most the host limit of `hosts` (a fresh HostGates unless shared)
+    per host. At `deadline` (event loop time) fetching stops: pages not done by then leave their article as it was.
+    Pages are started in the given order, so put the most wanted first.
+    """
+    wanted = list(articles)
+    fills = [PageFill(article) for article in wanted]
+    gate = asyncio.Semaphore(concurrency)
+    gates = hosts or HostGates()
+
+    async def one(index: int, article: ParsedArticle) -> None:
         if not article.url:
-            return article
-        async with gate:
+            return
+        async with gates.hold(article.url), gate:
+            fills[index] = PageFill(article, tried=True, cut_off=True)  # until it finishes
             try:
                 result = await fetcher.get(article.url, accept=PAGE_ACCEPT, max_bytes=MAX_PAGE_BYTES)
             except FetchError as exc:
                 log.info("article page %s: %s; keeping the feed's summary", article.url, exc)
-                return article
+                fills[index] = PageFill(article, tried=True)
+                return
         page = await asyncio.to_thread(extract_page, result.content, result.url)
         if page is None:
             log.info("article page %s: no article text found; keeping the feed's summary", article.url)
-            return article
-        return complete_with_page(article, page)
+            fills[index] = PageFill(article, tried=True)
+            return
+        fills[index] = PageFill(complete_with_page(article, page), tried=True)
 
-    return list(await asyncio.gather(*(one(a) for a in articles)))
+    try:
+        async with asyncio.timeout_at(deadline):
+            await asyncio.gather(*(one(i, article) for i, article in enumerate(wanted)))
+    except TimeoutError:
+        done = sum(1 for fill in fills if fill.tried and not fill.cut_off)
+        log.info("page fetching stopped at the deadline: %s of %s pages done; the rest keep their summaries",
+                 done, len(wanted))  # fmt: skip
+    return fills
+
+
+async def fill_from_pages(
+    articles: Iterable[ParsedArticle], fetcher: Fetcher, *, concurrency: int = 4
+) -> list[ParsedArticle]:
+    """Fetch each article's page and complete it; same order out, unchanged where a page did not help."""
+    return [fill.article for fill in await fill_pages(articles, fetcher, concurrency=concurrency)]
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:  # a malformed URL (the fetch will fail on it): a gate of its own
+        return url
 
 
 def _same_text(a: str, b: str) -> bool:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     Time,
@@ -52,6 +53,8 @@ class Article(Base):
         Index("ix_articles_source_guid", "source_id", "guid"),
         # A unique index rather than a constraint: SQLite can add it without rebuilding the table.
         Index("uq_articles_canonical_url", "canonical_url", unique=True),
+        # A poll looks for its source's articles whose page is still to fetch.
+        Index("ix_articles_source_pending_page", "source_id", "page_tries_left"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -78,6 +81,9 @@ class Article(Base):
     entry_hash: Mapped[str | None] = mapped_column(String(64))
     # When a changed feed entry last rewrote this row.
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A feed entry with only a short summary whose article page is still to fetch: how many more tries it gets
+    # (NULL: nothing to fetch). A poll fetches only a few pages; the others wait for later polls.
+    page_tries_left: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class Source(Base):

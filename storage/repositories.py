@@ -47,6 +47,7 @@ async def store_article(
     source_id: int | None = None,
     entry_hash: str | None = None,
     seen_at: datetime | None = None,
+    page_tries_left: int | None = None,
 ) -> StoreResult:
     """Store the article once: an existing row with the same story is returned instead.
 
@@ -54,6 +55,7 @@ async def store_article(
     ingest.urls), or the same text (content fingerprint). When a feed entry (`source_id` given) matches an
     article from that same source by GUID or URL and its text changed, that row is updated in place.
     `seen_at` is the publication time given to a new article whose entry carries no usable date.
+    `page_tries_left` goes on a new or rewritten row: its article page is still to fetch (see Article).
     """
     fingerprint = parsed.fingerprint()
     guid = guid_key(parsed.guid)
@@ -65,11 +67,11 @@ async def store_article(
         fingerprint_free = existing.fingerprint == fingerprint or await _fingerprint_free(session, fingerprint)
         return _same_story(
             existing, matched_by, parsed, fingerprint=fingerprint, guid=guid, source_id=source_id,
-            entry_hash=entry_hash, fingerprint_free=fingerprint_free, now=now,
+            entry_hash=entry_hash, fingerprint_free=fingerprint_free, now=now, page_tries_left=page_tries_left,
         )  # fmt: skip
     article = _new_article(
         parsed, fingerprint=fingerprint, guid=guid, canonical=canonical, source_id=source_id,
-        entry_hash=entry_hash, now=now, seen_at=seen_at,
+        entry_hash=entry_hash, now=now, seen_at=seen_at, page_tries_left=page_tries_left,
     )  # fmt: skip
 
     async def stored_meanwhile() -> Article | None:
@@ -87,13 +89,17 @@ async def store_articles(
     now: datetime,
     source_id: int | None = None,
     seen_at: datetime | None = None,
+    page_tries: Sequence[int | None] | None = None,
 ) -> list[StoreResult]:
     """`store_article` for many (article, entry_hash) pairs at once, with the same rules and results in order.
 
     One query finds every stored candidate and new rows go in as one multi-row insert, instead of a few
     round trips per article. Should another writer store one of the same stories meanwhile (the insert
     fails on a unique key), the new ones are stored one by one, each with its own check.
+    `page_tries`, when given, is each item's `page_tries_left` (see store_article).
     """
+    tries = list(page_tries) if page_tries is not None else [None] * len(items)
+    assert len(tries) == len(items)
     keyed = [(parsed, entry_hash, parsed.fingerprint(), guid_key(parsed.guid), canonical_url(parsed.url))
              for parsed, entry_hash in items]  # fmt: skip
     pool = await _candidates(
@@ -106,7 +112,7 @@ async def store_articles(
     index = _StoryIndex(pool, source_id)
     results: list[StoreResult] = []
     fresh: list[Article] = []
-    for parsed, entry_hash, fingerprint, guid, canonical in keyed:
+    for (parsed, entry_hash, fingerprint, guid, canonical), tries_left in zip(keyed, tries):
         existing, matched_by = _match(index.candidates(guid, canonical, fingerprint), source_id=source_id, guid=guid,
                                       canonical=canonical, fingerprint=fingerprint)  # fmt: skip
         if existing is not None:
@@ -114,12 +120,12 @@ async def store_articles(
             fingerprint_free = holder is None or holder is existing
             results.append(_same_story(
                 existing, matched_by, parsed, fingerprint=fingerprint, guid=guid, source_id=source_id,
-                entry_hash=entry_hash, fingerprint_free=fingerprint_free, now=now,
+                entry_hash=entry_hash, fingerprint_free=fingerprint_free, now=now, page_tries_left=tries_left,
             ))  # fmt: skip
             continue
         article = _new_article(
             parsed, fingerprint=fingerprint, guid=guid, canonical=canonical, source_id=source_id,
-            entry_hash=entry_hash, now=now, seen_at=seen_at,
+            entry_hash=entry_hash, now=now, seen_at=seen_at, page_tries_left=tries_left,
         )  # fmt: skip
         index.add(article)  # a later entry of this batch can be the same story
         fresh.append(article)
@@ -131,11 +137,12 @@ async def store_articles(
             session.add_all(fresh)
     except IntegrityError:
         retried = []
-        for (parsed, entry_hash), result in zip(items, results):
+        for (parsed, entry_hash), tries_left, result in zip(items, tries, results):
             if result.created:
                 result = await store_article(
-                    session, parsed, now=now, source_id=source_id, entry_hash=entry_hash, seen_at=seen_at
-                )
+                    session, parsed, now=now, source_id=source_id, entry_hash=entry_hash, seen_at=seen_at,
+                    page_tries_left=tries_left,
+                )  # fmt: skip
             retried.append(result)
         return retried
     return results
@@ -205,6 +212,7 @@ def _new_article(
     entry_hash: str | None,
     now: datetime,
     seen_at: datetime | None,
+    page_tries_left: int | None = None,
 ) -> Article:
     return Article(
         title=parsed.title,
@@ -222,6 +230,7 @@ def _new_article(
         guid=guid,
         canonical_url=canonical,
         entry_hash=entry_hash,
+        page_tries_left=page_tries_left,
     )
 
 
@@ -236,6 +245,7 @@ def _same_story(
     entry_hash: str | None,
     fingerprint_free: bool,
     now: datetime,
+    page_tries_left: int | None = None,
 ) -> StoreResult:
     """The story is stored already: update it in place when its own feed changed it, else leave it."""
     if source_id is not None and existing.source_id == source_id and matched_by != "text":
@@ -245,6 +255,7 @@ def _same_story(
             existing.entry_hash = entry_hash or existing.entry_hash
         elif (matched_by == "guid" or existing.guid is None or guid is None) and fingerprint_free:
             _rewrite(existing, parsed, fingerprint=fingerprint, entry_hash=entry_hash, now=now)
+            existing.page_tries_left = page_tries_left  # the new text's page state replaces the old one's
             return StoreResult(existing, created=False, updated=True)
     return StoreResult(existing, created=False)
 
@@ -318,6 +329,59 @@ async def known_entries(
         return []
     query = select(Article.source_id, Article.guid, Article.canonical_url, Article.entry_hash).where(or_(*conditions))
     return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPage:
+    """A stored feed article that still has only its summary: its page is to be fetched on a later poll."""
+
+    article_id: int
+    # The stored article as the parser would give it, so the page completes it the way it completes an entry.
+    parsed: ParsedArticle
+    entry_hash: str | None
+    tries_left: int
+    published_at: datetime | None
+    canonical_url: str | None
+
+
+async def pending_pages(session: AsyncSession, source_id: int, limit: int) -> list[PendingPage]:
+    """This source's articles whose page is still to fetch, newest first (by publication time)."""
+    query = (
+        select(Article)
+        .where(Article.source_id == source_id, Article.page_tries_left > 0)
+        .order_by(Article.published_at.desc(), Article.id.desc())
+        .limit(limit)
+    )
+    return [
+        PendingPage(
+            article_id=row.id,
+            parsed=ParsedArticle(
+                title=row.title,
+                paragraphs=row.body.split("\n\n") if row.body else [],  # the body is the paragraphs joined
+                source=row.source,
+                authors=list(row.authors or []),
+                dateline=row.dateline,
+                url=row.url,
+                published_at=row.published_at,
+                topics=list(row.topics or []),
+                guid=row.guid,  # its stored key, which guid_key() keeps as it is
+            ),
+            entry_hash=row.entry_hash,
+            tries_left=row.page_tries_left or 0,
+            published_at=row.published_at,
+            canonical_url=row.canonical_url,
+        )
+        for row in await session.scalars(query)
+    ]
+
+
+async def set_page_tries(session: AsyncSession, tries_left: dict[int, int | None]) -> None:
+    """Set `page_tries_left` of these articles (by id); None: the page is done with."""
+    by_value: dict[int | None, list[int]] = {}
+    for article_id, value in tries_left.items():
+        by_value.setdefault(value, []).append(article_id)
+    for value, ids in by_value.items():
+        await session.execute(update(Article).where(Article.id.in_(ids)).values(page_tries_left=value))
 
 
 async def get_article(session: AsyncSession, article_id: int) -> Article | None:

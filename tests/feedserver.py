@@ -2,8 +2,9 @@
 
 Each path is configured with `serve(...)`: a body (or a file, where `{{BASE}}` becomes the server's own URL),
 a content type, ETag / Last-Modified validators (answered with 304 when the request's match), gzip when the
-client accepts it, an HTTP status, a redirect, a delay (for timeouts) or an endless body (for size caps).
-Every request is recorded with its headers.
+client accepts it, an HTTP status, a redirect, a delay (for timeouts) or an endless body (for size caps), or
+an answer held until the test sets an event. Every request is recorded with its headers, and when its answer
+starts and ends, so a test can ask how many requests of a kind were answered at once (`peak`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +33,7 @@ class Route:
     redirect_to: str | None = None
     delay: float = 0.0
     endless: bool = False  # stream data without Content-Length until the client gives up
+    hold: asyncio.Event | None = None  # answer only once the test sets this event
 
 
 @dataclass
@@ -46,6 +49,9 @@ class FeedServer:
         self.requests: list[Request] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # (path, +1) when a request's answer starts, (path, -1) when it ends, in that order.
+        self.timeline: list[tuple[str, int]] = []
+        self._arrived: asyncio.Condition | None = None
 
     @property
     def base(self) -> str:
@@ -55,6 +61,7 @@ class FeedServer:
         return self.base + path
 
     async def __aenter__(self) -> FeedServer:
+        self._arrived = asyncio.Condition()
         app = web.Application()
         app.router.add_route("GET", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -88,13 +95,40 @@ class FeedServer:
     def requests_to(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.path == path]
 
+    def peak(self, matching: Callable[[str], bool] = lambda path: True) -> int:
+        """The most requests with a matching path that were being answered at once."""
+        now = highest = 0
+        for path, step in self.timeline:
+            if matching(path):
+                now += step
+                highest = max(highest, now)
+        return highest
+
+    async def wait_for_request(self, path: str, count: int = 1) -> None:
+        """Until `count` requests to `path` have arrived (bound it with the test's own timeout)."""
+        assert self._arrived is not None
+        async with self._arrived:
+            await self._arrived.wait_for(lambda: len(self.requests_to(path)) >= count)
+
     # ------------------------------------------------------------------ answering
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(Request(request.path_qs, dict(request.headers)))
+        if self._arrived is not None:
+            async with self._arrived:
+                self._arrived.notify_all()
+        self.timeline.append((request.path_qs, 1))
+        try:
+            return await self._answer(request)
+        finally:
+            self.timeline.append((request.path_qs, -1))
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         route = self.routes.get(request.path)
         if route is None:
             return web.Response(status=404, text="not found")
+        if route.hold is not None:
+            await route.hold.wait()
         if route.delay:
             await asyncio.sleep(route.delay)
         if route.redirect_to is not None:

@@ -101,6 +101,7 @@ async def test_the_feeds_job_polls_due_sources_and_reports_long_failures_to_admi
     application = bot.application
     [job] = application.job_queue.get_jobs_by_name(FEEDS_JOB)  # type: ignore[attr-defined]
     await job.run(application)  # type: ignore[arg-type]
+    await bot.services.feeds.wait_idle()  # the job starts the polls; they run as tasks of their own
 
     assert await article_count(bot) == 2
     [report] = await bot.api.wait_for_messages(ADMIN, 1)
@@ -113,6 +114,7 @@ async def test_the_feeds_job_polls_due_sources_and_reports_long_failures_to_admi
 
     # The next run polls nothing (not due yet) and reports nothing again.
     await job.run(application)  # type: ignore[arg-type]
+    await bot.services.feeds.wait_idle()
     assert len(bot.api.sent(ADMIN)) == 1
     [listing] = await bot.ask(ADMIN, "/sources")
     assert "Sources (2, 1 failing)" in listing.visible_text
@@ -129,6 +131,7 @@ async def test_feeds_from_settings_are_added_by_the_first_job_run(
     async with start_bot(fake_api, db_url, Clock(), feeds=(url,)) as running:
         [job] = running.application.job_queue.get_jobs_by_name(FEEDS_JOB)  # type: ignore[attr-defined]
         await job.run(running.application)  # type: ignore[arg-type]
+        await running.services.feeds.wait_idle()
         async with running.db.session() as session:
             [source] = await source_repo.list_sources(session)
         assert source.url == url and source.title == "Rheinblick Nachrichten"

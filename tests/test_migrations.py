@@ -1,0 +1,64 @@
+"""Migration 0004 (articles' page_tries_left) on a fresh database of each backend: up over existing rows, down
+and up again, rows kept. The shared test databases only ever go up, so this one makes its own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect, text
+
+from storage.migrate import alembic_config, upgrade
+from storage.session import create_engine
+from tests.conftest import _create_postgres_database, _drop_postgres_database, _in_ci
+
+INSERT_ARTICLE = text(
+    "INSERT INTO articles (title, lead, body, authors, ingested_at, fingerprint, topics) "
+    "VALUES ('Title', 'Lead', 'Lead', '[]', CURRENT_TIMESTAMP, 'fp-1', '[]')"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    try:
+        url = await _create_postgres_database()
+    except (OSError, ConnectionError) as exc:
+        if _in_ci():
+            raise
+        pytest.skip(f"PostgreSQL is not reachable: {exc}")
+    try:
+        yield url
+    finally:
+        await _drop_postgres_database(url)
+
+
+async def test_0004_adds_page_tries_left_and_goes_down_again(fresh_url: str) -> None:
+    engine = create_engine(fresh_url)
+    try:
+        await upgrade(engine, "0003")
+        async with engine.begin() as conn:
+            await conn.execute(INSERT_ARTICLE)
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            assert (await conn.execute(text("SELECT page_tries_left FROM articles"))).scalar_one() is None
+            await conn.execute(text("UPDATE articles SET page_tries_left = 2"))
+            indexes = await conn.run_sync(lambda sync: {i["name"] for i in inspect(sync).get_indexes("articles")})
+            assert "ix_articles_source_pending_page" in indexes
+
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0003"))
+        async with engine.begin() as conn:
+            columns = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("articles")})
+            assert "page_tries_left" not in columns
+            assert (await conn.execute(text("SELECT title FROM articles"))).scalar_one() == "Title"
+
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            assert (await conn.execute(text("SELECT page_tries_left FROM articles"))).scalar_one() is None
+    finally:
+        await engine.dispose()
