@@ -29,6 +29,7 @@ from storage.migrate import upgrade
 from storage.models import Base
 from storage.session import Database, create_engine
 from tests.fakebot import FakeBotAPI
+from tests.feedserver import FeedServer
 
 TEST_TOKEN = "123456789:TEST-token_abcdefghijklmnopqrstuvwxyz"
 POSTGRES_ADMIN_URL = os.environ.get("NEWSBOT_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -116,6 +117,13 @@ async def database(db_url: str) -> AsyncIterator[Database]:
     db = Database.from_url(db_url)
     yield db
     await db.dispose()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FeedServer]:
+    """A local feed and page server (tests/feedserver.py) on 127.0.0.1."""
+    async with FeedServer() as feed_server:
+        yield feed_server
 
 
 @pytest.fixture

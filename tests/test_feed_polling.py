@@ -3,7 +3,6 @@ PostgreSQL). Time is passed in (`now=`), so backoff and the long-failure report 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -19,11 +18,6 @@ from tests.feedserver import FeedServer
 NOW = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
 RSS2 = "rss2-content-encoded.xml"
 
-
-@pytest.fixture
-async def server() -> AsyncIterator[FeedServer]:
-    async with FeedServer() as feed_server:
-        yield feed_server
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ such files and feeds in a real subprocess."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,11 +37,6 @@ NOW = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
 DEEP_JSON = b'{"version": "https://jsonfeed.org/version/1.1", "items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 FEED_TITLE = ("Hostile \ufffd Gazette " + "t" * 320)[:MAX_FEED_TITLE_CHARS]
 
-
-@pytest.fixture
-async def server() -> AsyncIterator[FeedServer]:
-    async with FeedServer() as feed_server:
-        yield feed_server
 
 
 @pytest.fixture

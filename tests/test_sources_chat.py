@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.app import FEEDS_JOB
@@ -17,11 +15,6 @@ from tests.feedserver import FeedServer
 ADMIN = 999  # conftest's settings make user 999 the admin
 USER = 4242
 
-
-@pytest.fixture
-async def server() -> AsyncIterator[FeedServer]:
-    async with FeedServer() as feed_server:
-        yield feed_server
 
 
 async def article_count(bot: RunningBot) -> int:

@@ -5,10 +5,8 @@ paths and ingest use a fresh SQLite file (storage itself is tested on both in te
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from storage.models import Article, Source
@@ -17,11 +15,6 @@ from tests.conftest import DATA
 from tests.feedserver import FEEDS, FeedServer
 from tests.test_cli import clean_env, newsbot
 
-
-@pytest.fixture
-async def server() -> AsyncIterator[FeedServer]:
-    async with FeedServer() as feed_server:
-        yield feed_server
 
 
 async def rows(db_url: str, model: type) -> list:  # type: ignore[type-arg]
