@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from compose.headlines import callback_data
+from compose.buttons import ContinueArticle
 from compose.html import MESSAGE_LIMIT, escape, split_message
 from compose.text import one_line, short_date
 from compose.types import ArticleLike
@@ -18,7 +18,6 @@ SOURCE_LINK_LABEL = "Source"
 # the chat (a 1 MB article is ~250 messages) nor hold the bot's send rate for long.
 PARTS_PER_BATCH = 3
 # callback_data of the Continue button: 'readpart:<article id>:<first part to send, 1-based>'.
-CONTINUE_PREFIX = "readpart"
 
 
 def byline(authors: Sequence[str]) -> str | None:
@@ -101,7 +100,7 @@ def render_article(article: ArticleLike, *, limit: int = MESSAGE_LIMIT) -> list[
 
 def continue_keyboard(article_id: int, next_part: int, total: int) -> InlineKeyboardMarkup:
     """'Continue (part 4 of 12)', sending parts `next_part`... of article `article_id`."""
-    data = callback_data(CONTINUE_PREFIX, f"{article_id}:{next_part}")
+    data = ContinueArticle(article_id, next_part).pack()
     return InlineKeyboardMarkup([[InlineKeyboardButton(f"Continue (part {next_part} of {total})", callback_data=data)]])
 
 

@@ -7,14 +7,21 @@ from datetime import datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from compose._listing import chunked, clean_source, clean_title, join_meta, read_command, render_numbered
-from compose.html import CALLBACK_DATA_LIMIT, MESSAGE_LIMIT
+from compose._listing import (
+    chunked,
+    clean_source,
+    clean_title,
+    join_meta,
+    read_command,
+    render_numbered,
+)
+from compose.buttons import MAX_HEADLINES, MoreHeadlines, ReadArticle
+from compose.html import MESSAGE_LIMIT
 from compose.text import as_utc
 from compose.types import ArticleLike
 
 HEADING = "<b>Latest headlines</b>"
 EMPTY_TEXT = "No headlines yet."
-MAX_HEADLINES = 20
 BUTTONS_PER_ROW = 5
 MORE_LABEL = "More ›"
 
@@ -34,25 +41,17 @@ def format_age(published: datetime, now: datetime) -> str:
     return f"{int(seconds // 86400)} d ago"
 
 
-def callback_data(prefix: str, value: object) -> str:
-    """'prefix:value', refusing anything over Telegram's 64-byte callback_data limit."""
-    data = f"{prefix}:{value}"
-    if len(data.encode("utf-8")) > CALLBACK_DATA_LIMIT:
-        raise ValueError(f"callback_data over {CALLBACK_DATA_LIMIT} bytes: {data[:80]!r}")
-    return data
-
-
 def headlines_keyboard(
-    articles: Sequence[ArticleLike], *, start_index: int = 1, more_cursor: str | None = None
+    articles: Sequence[ArticleLike], *, start_index: int = 1, more: MoreHeadlines | None = None
 ) -> InlineKeyboardMarkup:
-    """'📖 N' buttons (callback 'read:<id>') in rows of five, then a 'More ›' row ('more:<cursor>')."""
+    """'📖 N' buttons (ReadArticle) in rows of five, then a 'More ›' row when `more` says what it lists."""
     buttons = [
-        InlineKeyboardButton(f"📖 {start_index + offset}", callback_data=callback_data("read", article.id))
+        InlineKeyboardButton(f"📖 {start_index + offset}", callback_data=ReadArticle(article.id).pack())
         for offset, article in enumerate(articles)
     ]
     rows = chunked(buttons, BUTTONS_PER_ROW)
-    if more_cursor is not None:
-        rows.append([InlineKeyboardButton(MORE_LABEL, callback_data=callback_data("more", more_cursor))])
+    if more is not None:
+        rows.append([InlineKeyboardButton(MORE_LABEL, callback_data=more.pack())])
     return InlineKeyboardMarkup(rows)
 
 
@@ -61,14 +60,14 @@ def render_headlines(
     *,
     now: datetime,
     start_index: int = 1,
-    more_cursor: str | None = None,
+    more: MoreHeadlines | None = None,
     limit: int = MESSAGE_LIMIT,
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """One message listing up to MAX_HEADLINES articles, numbered from `start_index`, with its keyboard.
 
     Each entry: '<b>title</b>' then 'source · age · /read_<id>'. Titles are shortened with an ellipsis
     when needed to stay within `limit` visible units. No articles gives ('No headlines yet.', None).
-    Raises ValueError for more than MAX_HEADLINES articles or a cursor too long for callback_data.
+    Raises ValueError for more than MAX_HEADLINES articles.
     """
     if not articles:
         return EMPTY_TEXT, None
@@ -83,6 +82,6 @@ def render_headlines(
         )
         for article in articles
     ]
-    keyboard = headlines_keyboard(articles, start_index=start_index, more_cursor=more_cursor)
+    keyboard = headlines_keyboard(articles, start_index=start_index, more=more)
     text = render_numbered(HEADING, titles, metas, start_index=start_index, limit=limit)
     return text, keyboard

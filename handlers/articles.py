@@ -9,24 +9,26 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filters
 
 from bot.context import NewsContext
-from compose.articles import CONTINUE_PREFIX, render_article_batch
+from compose.articles import render_article_batch
+from compose.buttons import (
+    MAX_HEADLINES,
+    MAX_POSITION,
+    ContinueArticle,
+    MoreHeadlines,
+    ReadArticle,
+    parse_int,
+)
 from compose.headlines import render_headlines
-from handlers.common import NEW_MESSAGE, STALE_BUTTON, chat_button, command, parse_int, reply_html
+from handlers.common import NEW_MESSAGE, STALE_BUTTON, chat_button, command, reply_html
 from storage import repositories as repo
 from storage.models import Article
 
 DEFAULT_HEADLINES = 5
-MAX_HEADLINES = 20
-MAX_START_INDEX = 999_999  # where a More page starts numbering; six digits in its callback_data
 HEADLINES_USAGE = f"Usage: /headlines [N], where N is a number from 1 to {MAX_HEADLINES}."
 READ_USAGE = "Usage: /read &lt;id&gt;, e.g. /read 12. The ids are in /headlines."
-# Patterns take ASCII digits only ([0-9] rather than \d, which matches other scripts' digits too); the numbers'
-# ranges are checked by parse_int. `/read_12`, also `/read_12@ournewsbot` in groups (the handler checks the name).
+# ASCII digits only ([0-9] rather than \d, which matches other scripts' digits too); the range is checked by
+# parse_int. `/read_12`, also `/read_12@ournewsbot` in groups (the handler checks the name).
 READ_SHORTCUT = re.compile(r"^/read_([0-9]+)(?:@(\w+))?\s*$", re.ASCII)
-# \Z, not $: callback_data is anyone's bytes, and $ also matches before a trailing newline.
-READ_BUTTON = re.compile(r"^read:([0-9]{1,10})\Z")
-MORE_BUTTON = re.compile(r"^more:([0-9]{1,10}):([0-9]{1,2}):([0-9]{1,6})\Z")
-CONTINUE_BUTTON = re.compile(rf"^{CONTINUE_PREFIX}:([0-9]{{1,10}}):([0-9]{{1,6}})\Z")
 
 
 async def _send_headlines(update: Update, context: NewsContext, *, count: int, before_id: int | None, start_index: int) -> None:
@@ -35,8 +37,9 @@ async def _send_headlines(update: Update, context: NewsContext, *, count: int, b
         articles = await repo.latest_articles(session, count + 1, before_id=before_id)
     has_more = len(articles) > count
     articles = articles[:count]
-    cursor = f"{articles[-1].id}:{count}:{start_index + len(articles)}" if has_more else None
-    text, keyboard = render_headlines(articles, now=context.now(), start_index=start_index, more_cursor=cursor)
+    next_start = start_index + len(articles)
+    more = MoreHeadlines(articles[-1].id, count, next_start) if has_more and next_start <= MAX_POSITION else None
+    text, keyboard = render_headlines(articles, now=context.now(), start_index=start_index, more=more)
     await reply_html(update, text, reply_markup=keyboard)
 
 
@@ -54,17 +57,15 @@ async def headlines(update: Update, context: NewsContext) -> None:
 
 async def more_headlines(update: Update, context: NewsContext) -> None:
     query = update.callback_query
-    assert query is not None and query.data is not None
-    match = MORE_BUTTON.match(query.data)
-    assert match is not None  # the handler's pattern guarantees it
-    before_id = parse_int(match.group(1))
-    count = parse_int(match.group(2), high=MAX_HEADLINES)
-    start_index = parse_int(match.group(3), high=MAX_START_INDEX)
-    if before_id is None or count is None or start_index is None:
+    assert query is not None
+    button = MoreHeadlines.unpack(query.data)
+    if button is None:
         await query.answer(STALE_BUTTON)  # we never make such buttons
         return
     await query.answer()
-    await _send_headlines(update, context, count=count, before_id=before_id, start_index=start_index)
+    await _send_headlines(
+        update, context, count=button.count, before_id=button.before_id, start_index=button.start_index
+    )
 
 
 async def _load_article(context: NewsContext, article_id: int) -> Article | None:
@@ -111,32 +112,29 @@ async def read_shortcut(update: Update, context: NewsContext) -> None:
 
 async def read_button(update: Update, context: NewsContext) -> None:
     query = update.callback_query
-    assert query is not None and query.data is not None
-    match = READ_BUTTON.match(query.data)
-    assert match is not None
-    article_id = parse_int(match.group(1))
-    if article_id is None:
+    assert query is not None
+    button = ReadArticle.unpack(query.data)
+    if button is None:
         await query.answer(STALE_BUTTON)
         return
     await query.answer()
-    await _send_article(update, context, article_id)
+    await _send_article(update, context, button.article_id)
 
 
 async def continue_article(update: Update, context: NewsContext) -> None:
     """The Continue button under a long article: its next few parts."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    match = CONTINUE_BUTTON.match(query.data)
-    assert match is not None
-    article_id, first_part = parse_int(match.group(1)), parse_int(match.group(2))
-    if article_id is None or first_part is None:
+    assert query is not None
+    button = ContinueArticle.unpack(query.data)
+    if button is None:
         await query.answer(STALE_BUTTON)
         return
+    article_id = button.article_id
     article = await _load_article(context, article_id)
     if article is None:
         await query.answer(f"Article {article_id} is no longer here. /headlines lists the latest ones.")
         return
-    batch = render_article_batch(article, first_part=first_part)
+    batch = render_article_batch(article, first_part=button.first_part)
     if not batch:  # the article was rewritten shorter since the button was made
         await query.answer(f"Article {article_id} has changed. /read_{article_id} shows it from the start.")
         return
@@ -149,7 +147,7 @@ def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
         command("headlines", headlines),
         command("read", read),
         MessageHandler(filters.Regex(READ_SHORTCUT) & NEW_MESSAGE, read_shortcut),
-        CallbackQueryHandler(chat_button(read_button), pattern=READ_BUTTON),
-        CallbackQueryHandler(chat_button(more_headlines), pattern=MORE_BUTTON),
-        CallbackQueryHandler(chat_button(continue_article), pattern=CONTINUE_BUTTON),
+        CallbackQueryHandler(chat_button(read_button), pattern=ReadArticle.pattern()),
+        CallbackQueryHandler(chat_button(more_headlines), pattern=MoreHeadlines.pattern()),
+        CallbackQueryHandler(chat_button(continue_article), pattern=ContinueArticle.pattern()),
     ]

@@ -16,9 +16,6 @@ from bot.schedule import next_for_subscriber
 from storage import repositories as repo
 from storage.models import Subscriber
 
-# Ids are 32-bit integer columns (PostgreSQL's INTEGER): a larger number in chat input names no row, and would
-# make PostgreSQL raise instead of answering "none".
-MAX_ID = 2**31 - 1
 STALE_BUTTON = "This button no longer works. Send /help to start again."
 NOT_HERE = "This button no longer works here. Send /help to me in a private chat."
 # Commands run for new messages only: python-telegram-bot's default also takes edited messages, which would
@@ -31,18 +28,6 @@ Callback = Callable[[Update, Any], Awaitable[None]]
 def command(name: str, callback: Callback, **kwargs: Any) -> CommandHandler:  # type: ignore[type-arg]
     """A CommandHandler for `/name` in new messages (never edits)."""
     return CommandHandler(name, callback, filters=NEW_MESSAGE, **kwargs)
-
-
-def parse_int(text: str, *, low: int = 1, high: int = MAX_ID) -> int | None:
-    """`text` as a number when it is ASCII digits only (no sign, no spaces) within [low, high], else None.
-
-    str.isdigit() accepts '²' and '⑤', which int() refuses; int() and regex \\d accept other scripts' digits.
-    Chat input is untrusted, so only '0'-'9' count, and the length is checked before converting.
-    """
-    if not text or len(text) > len(str(high)) or not (text.isascii() and text.isdigit()):
-        return None
-    value = int(text)
-    return value if low <= value <= high else None
 
 
 def chat_button(callback: Callback) -> Callback:

@@ -7,10 +7,11 @@ from telegram.ext import BaseHandler
 
 from bot.context import NewsContext
 from bot.feeds import SourceError
+from compose.buttons import parse_int
 from compose.html import escape
 from compose.sources import render_sources, source_name
 from compose.text import truncate
-from handlers.common import command, parse_int, reply_html
+from handlers.common import command, reply_html
 from storage import sources as source_repo
 
 REFUSAL = "Sorry, only the bot's admins can manage news sources."

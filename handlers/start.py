@@ -6,10 +6,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler
 
 from bot.context import NewsContext
+from compose.buttons import Subscribe
 from handlers.commands import help_text
 from handlers.common import activate_subscriber, chat_subscriber, command, reply_html
-
-SUBSCRIBE_CALLBACK = "subscribe"
 
 WELCOME = (
     "<b>Welcome to newsbot!</b>\n\n"
@@ -34,7 +33,7 @@ async def start(update: Update, context: NewsContext) -> None:
     if came_back:
         await reply_html(update, WELCOME + WELCOME_BACK)
         return
-    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("🔔 Subscribe to bulletins", callback_data=SUBSCRIBE_CALLBACK)]])
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("🔔 Subscribe to bulletins", callback_data=Subscribe().pack())]])
     await reply_html(update, WELCOME, reply_markup=keyboard)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, time
 from functools import lru_cache
@@ -16,6 +17,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler
 from bot.context import NewsContext
 from bot.schedule import find_timezone
 from bot.settings import parse_time_of_day
+from compose.buttons import MAX_TIMES, SettingsOff, SettingsOn, SettingsTimes, Subscribe
 from compose.html import escape
 from handlers.common import (
     activate_subscriber,
@@ -27,15 +29,11 @@ from handlers.common import (
     reply_html,
     reschedule,
 )
-from handlers.start import SUBSCRIBE_CALLBACK
 from storage.models import Subscriber
 from storage.repositories import cancel_pending_deliveries
 
-MAX_TIMES = 12
 # Buttons under /settings; the message is edited in place to show the result.
-TIMES_PREFIX = "settings:times:"
-SETTINGS_ON = "settings:on"
-SETTINGS_OFF = "settings:off"
+SETTINGS_BUTTONS = re.compile("|".join(kind.pattern().pattern for kind in (SettingsOn, SettingsOff, SettingsTimes)))
 PRESETS: tuple[tuple[str, tuple[time, ...]], ...] = (
     ("☀️ Mornings", (time(7),)),
     ("🌗 Morning + evening", (time(7), time(19))),
@@ -66,13 +64,13 @@ def settings_text(subscriber: Subscriber, now: datetime) -> str:
 
 def settings_keyboard(subscriber: Subscriber) -> InlineKeyboardMarkup:
     preset_row = [
-        InlineKeyboardButton(label, callback_data=TIMES_PREFIX + ",".join(t.strftime("%H:%M") for t in times))
+        InlineKeyboardButton(label, callback_data=SettingsTimes(times).pack())
         for label, times in PRESETS
     ]
     toggle = (
-        InlineKeyboardButton("🔕 Unsubscribe", callback_data=SETTINGS_OFF)
+        InlineKeyboardButton("🔕 Unsubscribe", callback_data=SettingsOff().pack())
         if subscriber.active
-        else InlineKeyboardButton("🔔 Subscribe", callback_data=SETTINGS_ON)
+        else InlineKeyboardButton("🔔 Subscribe", callback_data=SettingsOn().pack())
     )
     return InlineKeyboardMarkup([preset_row[:2], preset_row[2:] + [toggle]])
 
@@ -193,24 +191,22 @@ async def on_subscribe_button(update: Update, context: NewsContext) -> None:
 
 async def on_settings_button(update: Update, context: NewsContext) -> None:
     query = update.callback_query
-    assert query is not None and query.data is not None
+    assert query is not None
     data = query.data
     async with context.db.session() as session:
         subscriber = await chat_subscriber(session, update, context.settings.default_timezone)
-        if data == SETTINGS_OFF:
+        if SettingsOff.unpack(data):
             await _deactivate(session, subscriber)
             notice = "Bulletins stopped"
-        elif data == SETTINGS_ON:
+        elif SettingsOn.unpack(data):
             await _activate(session, subscriber, None, context)
             notice = "Subscribed"
         else:
-            try:
-                times = _parse_times([data.removeprefix(TIMES_PREFIX)])
-            except ValueError:
-                times = []
-            if not times:
+            preset = SettingsTimes.unpack(data)
+            if preset is None:  # a time like 25:00: we never make such buttons
                 await query.answer("That button is out of date; try /settings again.")
                 return
+            times = sorted(set(preset.times))
             await _activate(session, subscriber, times, context)
             notice = f"Bulletins at {format_times(times)}"
         text, keyboard = settings_text(subscriber, context.now()), settings_keyboard(subscriber)
@@ -228,8 +224,6 @@ def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
         command("unsubscribe", unsubscribe),
         command("timezone", set_timezone),
         command("settings", show_settings),
-        CallbackQueryHandler(chat_button(on_subscribe_button), pattern=rf"^{SUBSCRIBE_CALLBACK}\Z"),
-        CallbackQueryHandler(
-            chat_button(on_settings_button), pattern=rf"^({SETTINGS_ON}|{SETTINGS_OFF}|{TIMES_PREFIX}[0-9:,]+)\Z"
-        ),
+        CallbackQueryHandler(chat_button(on_subscribe_button), pattern=Subscribe.pattern()),
+        CallbackQueryHandler(chat_button(on_settings_button), pattern=SETTINGS_BUTTONS),
     ]

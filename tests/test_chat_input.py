@@ -12,8 +12,9 @@ from telegram.ext import CommandHandler, MessageHandler
 
 from bot.app import FEATURES
 from bot.errors import AlertThrottle, error_kind
+from compose.buttons import parse_int
 from handlers import subscriptions
-from handlers.common import NOT_HERE, STALE_BUTTON, parse_int
+from handlers.common import NOT_HERE, STALE_BUTTON
 from storage import repositories as repo
 from tests.conftest import RunningBot
 from tests.factories import add_articles
@@ -156,7 +157,7 @@ def test_error_kind_names_the_type_and_where_in_our_code() -> None:
     try:
         parse_int(5)  # type: ignore[arg-type]
     except TypeError as exc:
-        assert error_kind(exc) == "TypeError at handlers/common.py:parse_int"
+        assert error_kind(exc) == "TypeError at compose/buttons.py:parse_int"
     assert error_kind(None) == "error"
 
 

@@ -1,0 +1,203 @@
+"""Every inline button's callback_data, built and parsed in one place.
+
+A kind of button is a frozen dataclass with a prefix; its fields say how each value is written. `pack()` gives
+the callback_data (refusing more than Telegram's 64 bytes), `unpack(data)` gives the values back or None, and
+`pattern()` is the regular expression a CallbackQueryHandler routes on. callback_data comes back from anyone's
+client, so parsing is strict: ASCII digits only, every number within its range, nothing trailing.
+
+The formats are those the bot has always sent ("read:12", "settings:times:07:00,19:00"), so buttons under
+messages already in chats keep working.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from dataclasses import dataclass
+from datetime import time
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from compose.html import CALLBACK_DATA_LIMIT
+
+# Ids are 32-bit integer columns (PostgreSQL's INTEGER): a larger number names no row, and PostgreSQL would raise.
+MAX_ID = 2**31 - 1
+MAX_HEADLINES = 20  # most headlines in one /headlines message
+MAX_POSITION = 999_999  # where a More page starts numbering, or which part of an article comes next
+MAX_TIMES = 12  # most bulletin times a subscriber keeps
+MAX_BUTTON_TIMES = 8  # most times one settings button carries: "settings:times:" + 8 × "HH:MM," fits in 64 bytes
+
+
+def parse_int(text: str, *, low: int = 1, high: int = MAX_ID) -> int | None:
+    """`text` as a number when it is ASCII digits only (no sign, no spaces) within [low, high], else None.
+
+    str.isdigit() accepts '²' and '⑤', which int() refuses; int() and regex \\d accept other scripts' digits.
+    Chat input and button data are untrusted, so only '0'-'9' count, and the length is checked before converting.
+    """
+    if not text or len(text) > len(str(high)) or not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
+class _FieldCodec(Protocol):
+    regex: str
+
+    def encode(self, value: Any) -> str: ...
+
+    def decode(self, text: str) -> Any | None: ...
+
+
+@dataclass(frozen=True)
+class _Number:
+    low: int
+    high: int
+
+    @property
+    def regex(self) -> str:
+        return f"[0-9]{{1,{len(str(self.high))}}}"
+
+    def encode(self, value: int) -> str:
+        if not self.low <= value <= self.high:
+            raise ValueError(f"{value} is outside {self.low}..{self.high}")
+        return str(value)
+
+    def decode(self, text: str) -> int | None:
+        return parse_int(text, low=self.low, high=self.high)
+
+
+_TIME = "[0-9]{2}:[0-9]{2}"
+
+
+@dataclass(frozen=True)
+class _Times:
+    most: int
+
+    @property
+    def regex(self) -> str:
+        return f"{_TIME}(?:,{_TIME}){{0,{self.most - 1}}}"
+
+    def encode(self, value: tuple[time, ...]) -> str:
+        if not 1 <= len(value) <= self.most:
+            raise ValueError(f"from 1 to {self.most} times, not {len(value)}")
+        return ",".join(moment.strftime("%H:%M") for moment in value)
+
+    def decode(self, text: str) -> tuple[time, ...] | None:
+        times = []
+        for part in text.split(","):
+            hour, minute = parse_int(part[:2], low=0, high=23), parse_int(part[3:], low=0, high=59)
+            if hour is None or minute is None:
+                return None
+            times.append(time(hour, minute))
+        return tuple(times)
+
+
+def number(low: int = 1, high: int = MAX_ID) -> Any:
+    """A field written as a decimal number in [low, high]."""
+    return dataclasses.field(metadata={"codec": _Number(low, high)})
+
+
+def times(most: int = MAX_BUTTON_TIMES) -> Any:
+    """A field of 1..most times of day, written '07:00,19:00'."""
+    return dataclasses.field(metadata={"codec": _Times(most)})
+
+
+_Button = TypeVar("_Button", bound="ButtonData")
+
+
+class ButtonData:
+    """Base of the button kinds: subclass with `prefix=...` and decorate with @dataclass(frozen=True)."""
+
+    prefix: ClassVar[str]
+
+    def __init_subclass__(cls, *, prefix: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.prefix = prefix
+
+    def pack(self) -> str:
+        parts = [self.prefix]
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            parts.append(_codec(field).encode(getattr(self, field.name)))
+        data = ":".join(parts)
+        if len(data.encode("utf-8")) > CALLBACK_DATA_LIMIT:
+            raise ValueError(f"callback_data over {CALLBACK_DATA_LIMIT} bytes: {data[:80]!r}")
+        return data
+
+    @classmethod
+    def pattern(cls) -> re.Pattern[str]:
+        return _pattern(cls)
+
+    @classmethod
+    def unpack(cls: type[_Button], data: str | None) -> _Button | None:
+        """The button's values, or None when `data` is not this kind's or a value is out of range."""
+        match = cls.pattern().match(data or "")
+        if match is None:
+            return None
+        values = []
+        for field, text in zip(dataclasses.fields(cls), match.groups()):  # type: ignore[arg-type]
+            value = _codec(field).decode(text)
+            if value is None:
+                return None
+            values.append(value)
+        return cls(*values)
+
+
+def _codec(field: dataclasses.Field[Any]) -> _FieldCodec:
+    codec: _FieldCodec = field.metadata["codec"]
+    return codec
+
+
+@functools.cache
+def _pattern(kind: type[ButtonData]) -> re.Pattern[str]:
+    groups = "".join(f":({_codec(field).regex})" for field in dataclasses.fields(kind))  # type: ignore[arg-type]
+    # \Z, not $: $ also matches before a trailing newline.
+    return re.compile(rf"^{re.escape(kind.prefix)}{groups}\Z")
+
+
+# ---------------------------------------------------------------------------- the bot's buttons
+
+
+@dataclass(frozen=True)
+class ReadArticle(ButtonData, prefix="read"):
+    """'📖 N' under /headlines: the whole article."""
+
+    article_id: int = number()
+
+
+@dataclass(frozen=True)
+class MoreHeadlines(ButtonData, prefix="more"):
+    """'More ›' under /headlines: `count` headlines older than article `before_id`, numbered from `start_index`."""
+
+    before_id: int = number()
+    count: int = number(high=MAX_HEADLINES)
+    start_index: int = number(high=MAX_POSITION)
+
+
+@dataclass(frozen=True)
+class ContinueArticle(ButtonData, prefix="readpart"):
+    """'Continue (part 4 of 12)' under a long article: its parts from `first_part` on."""
+
+    article_id: int = number()
+    first_part: int = number(high=MAX_POSITION)
+
+
+@dataclass(frozen=True)
+class Subscribe(ButtonData, prefix="subscribe"):
+    """'Subscribe to bulletins' under /start."""
+
+
+@dataclass(frozen=True)
+class SettingsOn(ButtonData, prefix="settings:on"):
+    """'Subscribe' under /settings."""
+
+
+@dataclass(frozen=True)
+class SettingsOff(ButtonData, prefix="settings:off"):
+    """'Unsubscribe' under /settings."""
+
+
+@dataclass(frozen=True)
+class SettingsTimes(ButtonData, prefix="settings:times"):
+    """A preset of bulletin times under /settings."""
+
+    times: tuple[time, ...] = times()
