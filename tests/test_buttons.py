@@ -8,10 +8,10 @@ from datetime import time
 import pytest
 
 from compose.buttons import (
+    MAX_BUTTON_TIMES,
     MAX_HEADLINES,
     MAX_ID,
     MAX_POSITION,
-    MAX_BUTTON_TIMES,
     ButtonData,
     ContinueArticle,
     MoreHeadlines,
