@@ -11,14 +11,14 @@ from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
 from bot.bulletins import BulletinService
-from bot.delivery import DeliveryEngine, DeliveryLimits
-from bot.ratelimit import FloodLimits, ReplyRateLimiter
-from bot.transport import BotApiTransport
-from bot.updates import ChatOrderedUpdateProcessor
 from bot.context import SERVICES_KEY, BotServices, NewsContext
+from bot.delivery import DeliveryEngine, DeliveryLimits
 from bot.errors import ErrorReporter
 from bot.feeds import FeedService
+from bot.ratelimit import FloodLimits, ReplyRateLimiter
 from bot.settings import Settings
+from bot.transport import BotApiTransport
+from bot.updates import ChatOrderedUpdateProcessor
 from handlers import articles, bulletin, fallback, sources, start, subscriptions
 from handlers.commands import bot_commands
 from storage.session import Database
@@ -41,8 +41,8 @@ def build_application(
     # One set of flood limits for the process: replies (via python-telegram-bot) and bulletins share it.
     flood = limits.flood_limits()
     bulletins = build_bulletin_service(settings, db, clock=clock, flood=flood)
-    services = BotServices(settings=settings, db=db, bulletins=bulletins, clock=clock)
-    services.feeds = feed_service(settings, db, clock=clock)
+    feeds = feed_service(settings, db, clock=clock)
+    services = BotServices(settings=settings, db=db, bulletins=bulletins, feeds=feeds, clock=clock)
     application = (
         ApplicationBuilder()
         .token(token)

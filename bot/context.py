@@ -21,8 +21,8 @@ class BotServices:
     settings: Settings
     db: Database
     bulletins: BulletinService
+    feeds: FeedService
     clock: Callable[[], datetime]  # UTC now; tests substitute their own
-    feeds: FeedService | None = None
 
 
 SERVICES_KEY = "services"  # the one place bot_data is keyed by a string
@@ -50,6 +50,5 @@ class NewsContext(CallbackContext[ExtBot[None], dict, dict, dict]):
 
     @property
     def feeds(self) -> FeedService:
-        assert self.services.feeds is not None, "build_application sets up the feed service"
         return self.services.feeds
 

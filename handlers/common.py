@@ -30,6 +30,20 @@ def command(name: str, callback: Callback, **kwargs: Any) -> CommandHandler:  # 
     return CommandHandler(name, callback, filters=NEW_MESSAGE, **kwargs)
 
 
+def admins_only(callback: Callback, *, refusal: str) -> Callback:
+    """The handler for ADMIN_IDS only; anyone else gets `refusal` (HTML) and nothing is done."""
+
+    @functools.wraps(callback)
+    async def guarded(update: Update, context: Any) -> None:
+        user = update.effective_user
+        if user is None or user.id not in context.settings.admin_ids:
+            await reply_html(update, refusal)
+            return
+        await callback(update, context)
+
+    return guarded
+
+
 def chat_button(callback: Callback) -> Callback:
     """For button handlers that answer in the chat: a button on an inline message (sent via inline mode, so the
     callback carries no message and no chat) gets a short answer instead of reaching the handler."""

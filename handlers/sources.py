@@ -11,7 +11,7 @@ from compose.buttons import parse_int
 from compose.html import escape
 from compose.sources import render_sources, source_name
 from compose.text import truncate
-from handlers.common import command, reply_html
+from handlers.common import admins_only, command, reply_html
 from storage import sources as source_repo
 
 REFUSAL = "Sorry, only the bot's admins can manage news sources."
@@ -21,15 +21,7 @@ MAX_LISTED_TITLES = 5
 MAX_INTERVAL_MINUTES = 1440
 
 
-def is_admin(update: Update, context: NewsContext) -> bool:
-    user = update.effective_user
-    return user is not None and user.id in context.settings.admin_ids
-
-
 async def list_sources(update: Update, context: NewsContext) -> None:
-    if not is_admin(update, context):
-        await reply_html(update, REFUSAL)
-        return
     async with context.db.session() as session:
         sources = await source_repo.list_sources(session)
         counts = await source_repo.article_counts(session, [s.id for s in sources])
@@ -38,9 +30,6 @@ async def list_sources(update: Update, context: NewsContext) -> None:
 
 
 async def add_source(update: Update, context: NewsContext) -> None:
-    if not is_admin(update, context):
-        await reply_html(update, REFUSAL)
-        return
     args = context.args or []
     interval = parse_int(args[1], high=MAX_INTERVAL_MINUTES) if len(args) == 2 else None
     if not 1 <= len(args) <= 2 or (len(args) == 2 and interval is None):
@@ -67,9 +56,6 @@ async def add_source(update: Update, context: NewsContext) -> None:
 
 
 async def remove_source(update: Update, context: NewsContext) -> None:
-    if not is_admin(update, context):
-        await reply_html(update, REFUSAL)
-        return
     args = context.args or []
     source_id = parse_int(args[0].removeprefix("#")) if len(args) == 1 else None
     if source_id is None:
@@ -88,8 +74,8 @@ async def remove_source(update: Update, context: NewsContext) -> None:
 
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
     return [
-        command("sources", list_sources),
+        command("sources", admins_only(list_sources, refusal=REFUSAL)),
         # Adding fetches the feed and its pages: run it as its own task so other updates are not held up.
-        command("addsource", add_source, block=False),
-        command("removesource", remove_source),
+        command("addsource", admins_only(add_source, refusal=REFUSAL), block=False),
+        command("removesource", admins_only(remove_source, refusal=REFUSAL)),
     ]
