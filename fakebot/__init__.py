@@ -6,11 +6,11 @@
         api.user_sends_text(42, "/start")
         [reply] = await api.wait_for_messages(42, 1)
 
-Run it alone with ``python -m tests.fakebot --port 8081`` (see ``__main__``).
+Run it alone with ``python -m fakebot --port 8081`` (see ``__main__``).
 """
 
-from ._html import EntityParseError, ParsedText, parse_html, utf16_len
-from ._records import (
+from .html import EntityParseError, ParsedText, parse_html, utf16_len
+from .records import (
     FAULT_KINDS,
     CallbackAnswer,
     Fault,
@@ -20,7 +20,7 @@ from ._records import (
     RequestRecord,
     SentMessage,
 )
-from ._server import MAX_MESSAGE_LENGTH, FakeBotAPI
+from .server import MAX_MESSAGE_LENGTH, FakeBotAPI
 
 __all__ = [
     "FAULT_KINDS",

@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ._html import EntityParseError, parse_html, trim_text, utf16_len
-from ._records import (
+from .html import EntityParseError, parse_html, trim_text, utf16_len
+from .records import (
     FAULT_KINDS,
     CallbackAnswer,
     Fault,
@@ -29,7 +29,7 @@ from ._records import (
 
 __all__ = ["FakeBotAPI", "MAX_MESSAGE_LENGTH"]
 
-_LOG = logging.getLogger("tests.fakebot")
+_LOG = logging.getLogger("fakebot")
 
 MAX_MESSAGE_LENGTH = 4096
 MAX_CALLBACK_DATA_BYTES = 64
