@@ -16,7 +16,7 @@ import signal
 from collections.abc import Sequence
 from typing import cast
 
-from .records import FAULT_KINDS, FaultKind
+from .faults import FAULT_KINDS, FaultKind
 from .server import FakeBotAPI
 
 
