@@ -6,7 +6,7 @@ Not a test: it measures. See bench/README.md for what each column means and how 
     .venv/bin/python bench/delivery_bench.py --quick
     .venv/bin/python bench/delivery_bench.py --scenario limited --scenario unlimited --out bench/results.md
 
-Layout of one scenario: one fake Bot API server process (``python -m tests.fakebot``) for the whole scenario;
+Layout of one scenario: one fake Bot API server process (``python -m fakebot``) for the whole scenario;
 for each round, for each sender in a fixed order (A, B, C, A, B, C, ...): reset the server, seed a fresh
 SQLite database (Core bulk inserts), run the sender in a fresh child process (so its peak RSS is its own),
 read the server's ``/_stats``. Seeding and the child's imports are outside the timed send phase.
@@ -272,10 +272,10 @@ def _cpu_seconds(pid: int) -> float:
 
 
 class FakeServer:
-    """`python -m tests.fakebot` as a child process of the bench, on a free port of 127.0.0.1."""
+    """`python -m fakebot` as a child process of the bench, on a free port of 127.0.0.1."""
 
     def __init__(self, scenario: Scenario, log_path: Path) -> None:
-        cmd = [PYTHON, "-m", "tests.fakebot", "--host", "127.0.0.1", "--port", "0"]
+        cmd = [PYTHON, "-m", "fakebot", "--host", "127.0.0.1", "--port", "0"]
         cmd += ["--latency", str(scenario.latency)]
         if scenario.server_rate:
             cmd += ["--rate", str(scenario.server_rate)]
@@ -352,7 +352,7 @@ class FaultPlan:
     def __init__(self, scenario: Scenario, subscribers: int) -> None:
         self.kinds: dict[int, str] = {}
         if scenario.fault_ratio > 0:
-            from tests.fakebot import FakeBotAPI
+            from fakebot import FakeBotAPI
 
             api = FakeBotAPI()
             kinds = [kind.strip() for kind in scenario.fault_kinds.split(",") if kind.strip()]

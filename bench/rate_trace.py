@@ -78,7 +78,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
     await seed_database(db_path, args.subscribers)
     trace_path = workdir / "arrivals.json"
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakebot", "--port", "0", "--rate", str(args.rate), "--latency", str(args.latency),
+        [sys.executable, "-m", "fakebot", "--port", "0", "--rate", str(args.rate), "--latency", str(args.latency),
          "--trace", str(trace_path)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True, env=_no_proxy_env(),
     )  # fmt: skip

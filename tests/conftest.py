@@ -25,10 +25,10 @@ from bot.bulletins import BulletinService, RunSummary
 from bot.context import SERVICES_KEY, BotServices
 from bot.runner import running
 from bot.settings import Settings, load_settings
+from fakebot import FakeBotAPI
 from storage.migrate import upgrade
 from storage.models import Base
 from storage.session import Database, create_engine
-from tests.fakebot import FakeBotAPI
 from tests.feedserver import FeedServer
 
 TEST_TOKEN = "123456789:TEST-token_abcdefghijklmnopqrstuvwxyz"

@@ -12,11 +12,11 @@ import bot.bulletins as bot_bulletins
 from bot.bulletins import BulletinService
 from bot.delivery import DeliveryEngine
 from bot.transport import BotApiTransport
+from fakebot import FakeBotAPI
 from storage.models import Delivery, DeliveryArticle, DeliveryStatus, Subscriber
 from storage.session import Database
 from tests.conftest import Clock, RunningBot, start_bot
 from tests.factories import add_articles
-from tests.fakebot import FakeBotAPI
 
 UTC = timezone.utc
 

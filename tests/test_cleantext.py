@@ -17,6 +17,7 @@ from sqlalchemy import String
 
 from compose.articles import render_article
 from compose.html import MESSAGE_LIMIT
+from fakebot.html import parse_html, utf16_len
 from ingest import feeds
 from ingest.cleantext import clean_line, clean_text, clean_url
 from ingest.feeds import FeedError, discover_feed_links, parse_feed, sniff
@@ -35,7 +36,6 @@ from ingest.types import (
 from storage.models import Article, Source
 from storage.repositories import MAX_GUID_CHARS
 from tests.conftest import DATA
-from tests.fakebot._html import parse_html, utf16_len
 
 NOW = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
 FEEDS = DATA / "feeds"

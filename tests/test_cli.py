@@ -11,11 +11,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from fakebot import FakeBotAPI
 from storage.models import Article, Subscriber
 from storage.session import Database
 from tests.conftest import DATA, TEST_TOKEN, Clock, start_bot
 from tests.factories import add_articles
-from tests.fakebot import FakeBotAPI
 
 SAMPLE = DATA / "reuters-kremlin-talks.txt"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.runner import DatabaseFileLost, run_bot
+from fakebot import FakeBotAPI
 from storage.sqlite_file import SqliteFileWatch, sqlite_file
 from tests.conftest import TEST_TOKEN, make_settings
-from tests.fakebot import FakeBotAPI
 from tests.test_cli import clean_env
 
 

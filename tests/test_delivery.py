@@ -16,10 +16,10 @@ from sqlalchemy import insert, select
 from bot.delivery import DeliveryEngine, DeliveryLimits
 from bot.ratelimit import BULK, REPLY, SlidingWindow
 from bot.transport import BotApiTransport
+from fakebot import FakeBotAPI
 from storage.models import Delivery, Subscriber
 from storage.session import Database
 from tests.conftest import TEST_TOKEN, RunningBot
-from tests.fakebot import FakeBotAPI
 
 BULLETIN = "<b>Midday bulletin · Friday 27 November 2026</b>\n\n1. <b>Story</b>\nReuters · /read_1"
 

@@ -35,7 +35,7 @@ from telegram.error import (
 )
 from telegram.ext import Application, CommandHandler, ContextTypes
 
-from tests.fakebot import FakeBotAPI, parse_html
+from fakebot import FakeBotAPI, parse_html
 
 # RetryAfter warns about its int retry_after on construction; not what these tests are about.
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -536,7 +536,7 @@ async def test_a_real_application_polls_and_replies(api: FakeBotAPI) -> None:
 
 def test_cli_serves_stats_in_its_own_process() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakebot", "--port", "0", "--latency", "0.01", "--rate", "30", "--fault-ratio", "0.1"],
+        [sys.executable, "-m", "fakebot", "--port", "0", "--latency", "0.01", "--rate", "30", "--fault-ratio", "0.1"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -13,9 +13,9 @@ from aiohttp import web
 
 from bot.logs import QuietJsonErrors, RedactingFormatter, redact
 from bot.transport import BotApiTransport
+from fakebot import FakeBotAPI
 from storage import repositories as repo
 from tests.conftest import TEST_TOKEN, Clock, start_bot
-from tests.fakebot import FakeBotAPI
 from tests.test_cli import clean_env, newsbot
 
 SECRET = TEST_TOKEN.split(":", 1)[1]

@@ -19,13 +19,13 @@ import pytest
 from sqlalchemy import select
 
 from bot.feeds import FeedService, SourceError
+from fakebot import FakeBotAPI
 from ingest.fetch import FetchError, Fetcher
 from ingest.netguard import AddressRefused, GuardedBackend, GuardedTransport, address_kind, system_resolve
 from storage import sources as source_repo
 from storage.models import Article
 from storage.session import Database
 from tests.conftest import Clock, start_bot
-from tests.fakebot import FakeBotAPI
 from tests.feedserver import FeedServer
 from tests.test_cli import clean_env, newsbot
 

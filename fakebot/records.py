@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 __all__ = [
     "CallbackAnswer",
-    "Fault",
-    "FaultKind",
-    "FAULT_KINDS",
     "JSONDict",
     "MessageEdit",
     "RequestRecord",
@@ -17,9 +14,6 @@ __all__ = [
 ]
 
 JSONDict = dict[str, Any]
-
-FaultKind = Literal["429", "403", "chat_not_found", "500", "502", "timeout", "migrate", "parse"]
-FAULT_KINDS: frozenset[str] = frozenset({"429", "403", "chat_not_found", "500", "502", "timeout", "migrate", "parse"})
 
 
 @dataclass(slots=True)
@@ -108,13 +102,3 @@ class CallbackAnswer(TypedDict):
     message_id: int
     data: str
     answered_at: float
-
-
-@dataclass(slots=True)
-class Fault:
-    """A fault injected for one chat; ``remaining`` None means forever."""
-
-    kind: FaultKind
-    remaining: int | None
-    retry_after: int = 3
-    migrate_to: int | None = None

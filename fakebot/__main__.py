@@ -1,6 +1,6 @@
 """Run the fake Bot API in its own process, e.g. for a benchmark:
 
-    python -m tests.fakebot --port 8081 --latency 0.08 --rate 30 --fault-ratio 0.1
+    python -m fakebot --port 8081 --latency 0.08 --rate 30 --fault-ratio 0.1
 
 It prints ``fakebot listening on http://HOST:PORT`` once ready (use ``--port 0`` for a free port), serves
 ``GET /_stats`` (JSON counters) and ``GET /_reset``, and exits on SIGINT/SIGTERM.
@@ -16,12 +16,12 @@ import signal
 from collections.abc import Sequence
 from typing import cast
 
-from ._records import FAULT_KINDS, FaultKind
-from ._server import FakeBotAPI
+from .faults import FAULT_KINDS, FaultKind
+from .server import FakeBotAPI
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakebot", description="Fake Telegram Bot API server")
+    parser = argparse.ArgumentParser(prog="python -m fakebot", description="Fake Telegram Bot API server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds slept before answering each send")
