@@ -217,7 +217,9 @@ class _TwoPreparers:
         self._other_wrote = asyncio.Event()
         due_subscribers, advance = bot_bulletins.repo.due_subscribers, bot_bulletins.repo.advance_due_schedules
 
-        async def ordered_due_subscribers(session: AsyncSession, *args: Any, **kwargs: Any) -> list[tuple[datetime, int]]:
+        async def ordered_due_subscribers(
+            session: AsyncSession, *args: Any, **kwargs: Any
+        ) -> list[tuple[datetime, int]]:
             other = self._is_other(session)
             self._reads[other] += 1
             if not other and self._reads[other] == 2:
