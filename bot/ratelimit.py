@@ -12,10 +12,12 @@ import heapq
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from telegram.ext import BaseRateLimiter
+
+Sleep = Callable[[float], Awaitable[None]]  # asyncio.sleep; tests pass one that moves their clock instead
 
 REPLY = 0  # a user is waiting for this message
 BULK = 1  # bulletins: yield to replies
@@ -58,6 +60,7 @@ class SlidingWindow:
         guard: float = 0.0,
         smooth: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -68,6 +71,7 @@ class SlidingWindow:
         # later start back too (at 30/s, 1 ms of lateness per send would cost 3% of the rate).
         self._next_planned = 0.0
         self._clock = clock
+        self._sleep = sleep
         # One cell per admitted start. The caller may move its time later (Slot.started) to the moment the
         # request really left: the window is then measured on that, not on when the slot was granted.
         self._starts: deque[Slot] = deque(maxlen=limit)
@@ -104,7 +108,7 @@ class SlidingWindow:
             delay = self._delay(self._clock())
             if delay > 0:
                 # A more urgent waiter arriving meanwhile does not change when the next slot frees.
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 continue
             _, _, future = heapq.heappop(self._waiters)
             if future.done():  # its caller was cancelled
@@ -121,10 +125,18 @@ class ChatLimits:
 
     PRUNE_EVERY = 4096
 
-    def __init__(self, per_chat_per_second: int = 1, per_group_per_minute: int = 20, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        per_chat_per_second: int = 1,
+        per_group_per_minute: int = 20,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self.per_chat_per_second = per_chat_per_second
         self.per_group_per_minute = per_group_per_minute
         self._clock = clock
+        self._sleep = sleep
         self._recent: dict[int, deque[float]] = {}
         self._since_prune = 0
 
@@ -143,7 +155,7 @@ class ChatLimits:
         if starts is None:
             starts = self._recent[chat_id] = deque(maxlen=keep)
         while (delay := self._delay(starts, self._clock(), chat_id)) > 0:
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
         starts.append(self._clock())
         self._since_prune += 1
         if self._since_prune >= self.PRUNE_EVERY:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import bot.bulletins as bot_bulletins
 from bot.bulletins import BulletinService
@@ -176,18 +178,79 @@ async def test_two_processes_preparing_at_once_write_one_bulletin_per_subscriber
     await add_articles(bot.db, "Shared story")
     bot.clock.set(at(2026, 11, 27, 7, 0))
     other_db = Database.from_url(db_url)  # a second process: its own connections
+    steps = _TwoPreparers(other_db, monkeypatch)
     try:
         other = BulletinService(
             other_db, DeliveryEngine(other_db, BotApiTransport(bot.api.url, "1:unused")), bulletin_size=8, clock=bot.clock
         )
-        counts = await asyncio.gather(bot.bulletins.prepare_due(), other.prepare_due())
+        counts = await asyncio.wait_for(asyncio.gather(bot.bulletins.prepare_due(), other.prepare_due()), 30)
     finally:
         await other_db.dispose()
-    assert sum(counts) == len(chats)
+    # Both worked on the same first page and the first one's schedule move won it; then each wrote pages.
+    assert steps.first_page_moves == [4, 0]
+    assert sum(counts) == len(chats) and counts[0] > 0 and counts[1] > 0
     rows = await deliveries(bot)
     assert sorted(r.chat_id for r in rows) == chats and {r.slot_at for r in rows} == {at(2026, 11, 27, 7, 0)}
     assert (await bot.run_bulletins()).sent == len(chats)
     assert all(sum("bulletin ·" in m.visible_text for m in bot.api.sent(chat)) == 1 for chat in chats)
+
+
+class _TwoPreparers:
+    """Orders two preparers (the bot's, and one on `other_db`) so the test cannot pass without them meeting:
+
+    1. both read the first page of due subscribers before either writes;
+    2. the bot's preparer moves that page's schedules first; the other's compare-and-set on the same page comes
+       after that (waiting for the bot's transaction to end if it is still open: on PostgreSQL on the rows'
+       locks, on SQLite on the write lock) and must move nothing;
+    3. the bot's preparer reads no further page until the other has written one;
+    then both go on freely.
+    """
+
+    WAIT = 10.0  # seconds; only a failing test waits this long
+
+    def __init__(self, other_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.other_engine = other_db.engine
+        self.first_page_moves: list[int] = []
+        self._both_read = asyncio.Barrier(2)
+        self._reads = {True: 0, False: 0}  # by preparer: is it the other one?
+        self._bot_moved_first_page = asyncio.Event()
+        self._other_wrote = asyncio.Event()
+        due_subscribers, advance = bot_bulletins.repo.due_subscribers, bot_bulletins.repo.advance_due_schedules
+
+        async def ordered_due_subscribers(
+            session: AsyncSession, *args: Any, **kwargs: Any
+        ) -> list[tuple[datetime, int]]:
+            other = self._is_other(session)
+            self._reads[other] += 1
+            if not other and self._reads[other] == 2:
+                await self._wait(self._other_wrote)
+            page = await due_subscribers(session, *args, **kwargs)
+            if self._reads[other] == 1:
+                await asyncio.wait_for(self._both_read.wait(), self.WAIT)
+            return page
+
+        async def ordered_advance(session: AsyncSession, *args: Any, **kwargs: Any) -> set[int]:
+            other = self._is_other(session)
+            first_page = len(self.first_page_moves) < 2
+            if other and first_page:
+                await self._wait(self._bot_moved_first_page)
+            moved = await advance(session, *args, **kwargs)
+            if first_page:
+                self.first_page_moves.append(len(moved))
+            if not other:
+                self._bot_moved_first_page.set()
+            elif moved:
+                self._other_wrote.set()
+            return moved
+
+        monkeypatch.setattr(bot_bulletins.repo, "due_subscribers", ordered_due_subscribers)
+        monkeypatch.setattr(bot_bulletins.repo, "advance_due_schedules", ordered_advance)
+
+    def _is_other(self, session: AsyncSession) -> bool:
+        return session.bind is self.other_engine
+
+    async def _wait(self, step: asyncio.Event) -> None:
+        await asyncio.wait_for(step.wait(), self.WAIT)
 
 
 async def test_bulletin_for_everyone_goes_page_by_page_and_moves_the_marks(

@@ -180,37 +180,86 @@ async def test_replies_are_not_queued_behind_a_bulletin_run(bot: RunningBot) -> 
 
 
 async def test_sliding_window_serves_replies_first() -> None:
-    window = SlidingWindow(2, 0.2)
-    order: list[str] = []
+    # Time is the test's: the window waits through `sleep`, which moves the clock only once the test lets it,
+    # so every waiter is queued before the first slot frees, however slowly the machine runs the tasks.
+    now = [0.0]
+    slept: list[float] = []
+    released = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await released.wait()
+        now[0] += seconds
+
+    window = SlidingWindow(2, 0.2, clock=lambda: now[0], sleep=sleep)
+    asked: list[str] = []
+    order: list[tuple[str, float]] = []  # name, and the time of its start
 
     async def take(name: str, priority: int) -> None:
-        await window.acquire(priority)
-        order.append(name)
+        asked.append(name)  # acquire queues the waiter before it first suspends
+        slot = await window.acquire(priority)
+        order.append((name, slot.at))
+
+    async def queued(count: int) -> None:
+        """Let the waiters' tasks run until `count` have asked (a few turns of the event loop, not time)."""
+        for _ in range(100):
+            if len(asked) == count:
+                return
+            await asyncio.sleep(0)
+        raise AssertionError(f"{len(asked)} waiters asked, not {count}")
 
     await take("first", BULK)
     await take("second", BULK)
     waiting = [asyncio.create_task(take(f"bulk{n}", BULK)) for n in range(3)]
-    await asyncio.sleep(0.01)
+    await queued(5)
     waiting.append(asyncio.create_task(take("reply", REPLY)))
-    await asyncio.gather(*waiting)
-    assert order == ["first", "second", "reply", "bulk0", "bulk1", "bulk2"]
+    await queued(6)
+    released.set()
+    await asyncio.wait_for(asyncio.gather(*waiting), 10)
+    assert [name for name, _ in order] == ["first", "second", "reply", "bulk0", "bulk1", "bulk2"]
+    # Two starts per 0.2 s: the reply and bulk0 when the first two leave the window, the rest 0.2 s later.
+    assert [at for _, at in order] == pytest.approx([0.0, 0.0, 0.2, 0.2, 0.4, 0.4])
+    assert slept == pytest.approx([0.2, 0.2])
 
 
 async def test_groups_get_at_most_twenty_a_minute() -> None:
     from bot.ratelimit import ChatLimits
 
     now = [0.0]
-    limits = ChatLimits(per_chat_per_second=1, per_group_per_minute=20, clock=lambda: now[0])
-    admitted = 0
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # the limits wait in the test's time, not the machine's
+        slept.append(seconds)
+        now[0] += seconds
+
+    limits = ChatLimits(per_chat_per_second=1, per_group_per_minute=20, clock=lambda: now[0], sleep=sleep)
     for _ in range(20):
         await limits.acquire(-100, BULK)
-        admitted += 1
         now[0] += 1.0
-    assert admitted == 20
-    blocked = asyncio.create_task(limits.acquire(-100, BULK))
-    await asyncio.sleep(0.05)
-    assert not blocked.done()  # the 21st inside the same minute waits
-    blocked.cancel()
+    assert slept == []  # one a second is within both limits
+    await limits.acquire(-100, BULK)  # the 21st, at 20 s: waits until the first leaves the minute
+    assert slept == [40.0] and now[0] == 60.0
+    await limits.acquire(-200, BULK)  # another group does not wait
+    assert slept == [40.0]
+
+
+async def test_a_chat_gets_at_most_one_a_second() -> None:
+    from bot.ratelimit import ChatLimits
+
+    now = [100.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limits = ChatLimits(per_chat_per_second=1, per_group_per_minute=20, clock=lambda: now[0], sleep=sleep)
+    await limits.acquire(7, BULK)
+    now[0] += 0.25
+    await limits.acquire(8, BULK)  # another chat: no wait
+    assert slept == []
+    await limits.acquire(7, BULK)  # 0.25 s after chat 7's first: waits out the rest of that second
+    assert slept == pytest.approx([0.75]) and now[0] == pytest.approx(101.0)
 
 
 async def test_two_senders_share_one_run_on_postgresql(db_url: str, fake_api: FakeBotAPI) -> None:
