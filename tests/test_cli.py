@@ -6,6 +6,9 @@ import asyncio
 import os
 import signal
 import sys
+from asyncio.subprocess import Process
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -132,23 +135,31 @@ async def test_bulletin_send_and_send_all(tmp_path: Path, fake_api: FakeBotAPI, 
     assert len([m for m in fake_api.sent(2) if "bulletin ·" in m.visible_text]) == 1
 
 
+@asynccontextmanager
+async def newsbot_running(fake_api: FakeBotAPI, *, cwd: Path, env: dict[str, str]) -> AsyncIterator[Process]:
+    """`newsbot run` as a real process, given once it has set its command menu (polling starts right after);
+    killed on leaving if it is still running."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=cwd, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await fake_api.wait_for_request("setMyCommands", timeout=30)
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 async def test_run_serves_commands_and_stops_on_sigterm(tmp_path: Path, fake_api: FakeBotAPI, db_url: str) -> None:
     env = clean_env(DATABASE_URL=db_url, BOT_TOKEN=TEST_TOKEN, TELEGRAM_API_URL=fake_api.url, LOG_LEVEL="DEBUG")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        await fake_api.wait_for_request("setMyCommands", timeout=30)  # answered just before polling starts
+    async with newsbot_running(fake_api, cwd=tmp_path, env=env) as process:
         fake_api.user_sends_text(77, "/help")
         [reply] = await fake_api.wait_for_messages(77, 1, timeout=15)
         assert "/headlines — " in reply.visible_text
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), 15)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     assert process.returncode == 0
     log = err.decode()
     assert "newsbot is running as @" in log and "stopping" in log

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from bot.runner import DatabaseFileLost, run_bot
 from fakebot import FakeBotAPI
 from storage.sqlite_file import SqliteFileWatch, sqlite_file
 from tests.conftest import TEST_TOKEN, make_settings
-from tests.test_cli import clean_env
+from tests.test_cli import clean_env, newsbot_running
 
 
 def test_sqlite_file_of_urls() -> None:
@@ -78,18 +77,9 @@ async def test_bot_keeps_running_while_its_file_stays(tmp_path: Path, fake_api: 
 
 async def test_newsbot_run_exits_4_with_one_line(tmp_path: Path, fake_api: FakeBotAPI) -> None:
     env = clean_env(BOT_TOKEN=TEST_TOKEN, TELEGRAM_API_URL=fake_api.url, DATABASE_CHECK_INTERVAL="0.1")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        await fake_api.wait_for_request("setMyCommands", timeout=30)  # the watch is set up by then
+    async with newsbot_running(fake_api, cwd=tmp_path, env=env) as process:  # the watch is set up by then
         (tmp_path / "newsbot.sqlite3").unlink()
-        out, err = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 4
     log = err.decode()
     assert "CRITICAL bot.runner: the database file" in log and "Traceback" not in log
