@@ -11,6 +11,7 @@ from types import TracebackType
 from telegram import Update
 from telegram.error import TelegramError
 
+from bot.admins import tell_admins
 from bot.context import NewsContext
 
 log = logging.getLogger(__name__)
@@ -91,8 +92,4 @@ class ErrorReporter:
             minutes = int(self.throttle.quiet.total_seconds() // 60)
             times = f"{suppressed} more time{'s' if suppressed != 1 else ''}"
             text += f"\nIt happened {times} since the last alert (alerts: one per kind every {minutes} min)."
-        for admin_id in context.settings.admin_ids:
-            try:
-                await context.bot.send_message(admin_id, text, parse_mode=None)
-            except TelegramError:
-                log.warning("could not notify admin %s", admin_id)
+        await tell_admins(context.bot, context.settings.admin_ids, text)

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from telegram import Bot
-from telegram.error import TelegramError
 
+from bot.admins import tell_admins
 from compose.sources import render_failure_report, render_recovery
 from ingest.feeds import FeedEntry, FeedError, ParsedFeed, discover_feed_links, parse_feed, sniff
 from ingest.fetch import FetchError, FetchResult, Fetcher
@@ -628,7 +628,7 @@ class FeedService:
             async with self.db.session() as session:
                 source = await source_repo.get_source(session, result.source_id)
             if source is not None:
-                await self._tell(bot, admins, render_recovery(source))
+                await tell_admins(bot, admins, render_recovery(source), html=True)
         async with self.db.session() as session:
             failing = await source_repo.sources_to_report(session, now)
         reported = 0
@@ -637,7 +637,7 @@ class FeedService:
                 "source %s (%s) has failed %s times in a row since %s: %s",
                 source.id, source.url, source.consecutive_failures, source.failing_since, source.last_error,
             )  # fmt: skip
-            told = await self._tell(bot, admins, render_failure_report(source, now))
+            told = await tell_admins(bot, admins, render_failure_report(source, now), html=True)
             if told or not admins:
                 if not admins:
                     log.warning("no ADMIN_IDS set: nobody to tell that source %s keeps failing", source.id)
@@ -647,16 +647,6 @@ class FeedService:
                         row.reported_at = now
                 reported += 1
         return reported
-
-    async def _tell(self, bot: Bot, admins: Sequence[int], text: str) -> bool:
-        told = False
-        for admin_id in admins:
-            try:
-                await bot.send_message(admin_id, text)
-                told = True
-            except TelegramError:
-                log.warning("could not tell admin %s about a source", admin_id, exc_info=True)
-        return told
 
 
 def _tries_after(fill: PageFill, tries_left: int) -> int | None:

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from telegram import Update
-from telegram.error import TelegramError
 from telegram.ext import Application
 
+from bot.admins import tell_admins
 from bot.app import announce_commands, build_application
 from bot.context import SERVICES_KEY, BotServices
 from bot.settings import Settings
@@ -80,7 +80,7 @@ async def run_bot(settings: Settings, *, stop: asyncio.Event | None = None) -> N
                 log.info("stopping: finishing sends in flight")
             else:
                 log.critical("%s: stopping, so that a restart begins on a fresh, migrated database", lost)
-                await _tell_admins(application, settings.admin_ids, f"⛔ newsbot stopped: {lost}.")
+                await tell_admins(application.bot, settings.admin_ids, f"⛔ newsbot stopped: {lost}.")
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
@@ -101,11 +101,3 @@ async def _wait_for_stop(stop: asyncio.Event, watch: SqliteFileWatch | None, int
             problem = watch.problem()
             if problem is not None:
                 return problem
-
-
-async def _tell_admins(application: Application, admin_ids: frozenset[int], text: str) -> None:  # type: ignore[type-arg]
-    for admin_id in sorted(admin_ids):
-        try:
-            await application.bot.send_message(admin_id, text, parse_mode=None)
-        except TelegramError:
-            log.warning("could not tell admin %s", admin_id)
