@@ -34,7 +34,7 @@ from compose.sources import render_failure_report, render_recovery
 from ingest.feeds import FeedEntry, FeedError, ParsedFeed, discover_feed_links, parse_feed, sniff
 from ingest.fetch import FetchError, FetchResult, Fetcher
 from ingest.pages import HostGates, PageFill, fill_pages
-from ingest.types import ParsedArticle
+from ingest.types import MAX_FEED_TITLE_CHARS, ParsedArticle
 from ingest.urls import canonical_url
 from storage import repositories as repo
 from storage import sources as source_repo
@@ -513,7 +513,7 @@ class FeedService:
                             "source %s moved to %s, which is already a source; keeping its URL", source_id, moved_to
                         )
                         moved_to = None
-                source.title = (feed.title or source.title)[:300]
+                source.title = (feed.title or source.title)[:MAX_FEED_TITLE_CHARS]
                 source.site_url = feed.site_url or source.site_url
                 source.language = feed.language or source.language
             # Entries left for later keep the previous validators, so the next poll gets the feed (not a 304) with them.

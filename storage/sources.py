@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.cleantext import clean_line
-from ingest.types import MAX_URL_CHARS
+from ingest.types import MAX_FEED_TITLE_CHARS, MAX_URL_CHARS
 from storage.models import Article, Source
 from storage.session import add_unless_taken
 
@@ -48,7 +48,7 @@ async def add_source(
         return existing, False
     source = Source(
         url=url,
-        title=title[:300],
+        title=title[:MAX_FEED_TITLE_CHARS],
         site_url=site_url,
         language=language,
         interval_minutes=interval_minutes,
