@@ -429,8 +429,8 @@ async def _baseline_result(db: Any, body: Callable[[], Any], errors: Counter[str
 async def _send_engine(spec: dict[str, Any]) -> dict[str, Any]:
     import inspect
 
-    from bot.delivery import DeliveryEngine, DeliveryLimits
-    from bot.transport import BotApiTransport
+    from delivery.engine import DeliveryEngine, DeliveryLimits
+    from delivery.transport import BotApiTransport
     from storage.session import Database
 
     db = Database.from_url(spec["db_url"])
@@ -718,7 +718,7 @@ def run_once(
     return result
 
 
-ENGINE_FILES = ("bot/delivery.py", "bot/transport.py", "bot/ratelimit.py")
+ENGINE_FILES = ("delivery/engine.py", "delivery/transport.py", "delivery/ratelimit.py")
 
 
 def engine_fingerprint() -> str:
@@ -736,10 +736,10 @@ def engine_fingerprint() -> str:
 
 
 def engine_availability() -> str | None:
-    """None when bot.delivery / bot.transport import and have the contract's names, else why not."""
+    """None when delivery.engine / delivery.transport import and have the contract's names, else why not."""
     probe = (
-        "from bot.delivery import DeliveryEngine, DeliveryLimits\n"
-        "from bot.transport import BotApiTransport\n"
+        "from delivery.engine import DeliveryEngine, DeliveryLimits\n"
+        "from delivery.transport import BotApiTransport\n"
     )
     proc = subprocess.run(
         [PYTHON, "-c", probe], cwd=ROOT, env=_no_proxy_env(), capture_output=True, text=True, timeout=120

@@ -110,7 +110,7 @@ def rss_kb() -> int:
 
 
 async def child(db_url: str) -> dict[str, float]:
-    from bot.feeds import FeedService
+    from services.feeds import FeedService
     from storage.session import Database
 
     db = Database.from_url(db_url)

@@ -99,9 +99,9 @@ def check(path: Path) -> dict[str, int]:
 
 
 async def _prepare(spec: dict[str, Any]) -> dict[str, Any]:
-    from bot.bulletins import BulletinService
-    from bot.delivery import DeliveryEngine
-    from bot.transport import BotApiTransport
+    from services.bulletins import BulletinService
+    from delivery.engine import DeliveryEngine
+    from delivery.transport import BotApiTransport
     from storage.session import Database
 
     db = Database.from_url(f"sqlite+aiosqlite:///{spec['db']}")

@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bot.delivery import DeliveryEngine, DeliveryLimits  # noqa: E402
-from bot.ratelimit import FloodLimits  # noqa: E402
-from bot.transport import BotApiTransport  # noqa: E402
+from delivery.engine import DeliveryEngine, DeliveryLimits  # noqa: E402
+from delivery.ratelimit import FloodLimits  # noqa: E402
+from delivery.transport import BotApiTransport  # noqa: E402
 from delivery_bench import TOKEN, _no_proxy_env, seed_database, sqlite_url  # noqa: E402
 from storage.session import Database  # noqa: E402
 

@@ -10,14 +10,14 @@ from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
-from bot.bulletins import BulletinService
-from bot.context import SERVICES_KEY, BotServices, NewsContext
-from bot.delivery import DeliveryEngine, DeliveryLimits
+from services.bulletins import BulletinService
+from handlers.context import SERVICES_KEY, BotServices, NewsContext
+from delivery.engine import DeliveryEngine, DeliveryLimits
 from bot.errors import ErrorReporter
-from bot.feeds import FeedService
-from bot.ratelimit import FloodLimits, ReplyRateLimiter
+from services.feeds import FeedService
+from delivery.ratelimit import FloodLimits, ReplyRateLimiter
 from bot.settings import Settings
-from bot.transport import BotApiTransport
+from delivery.transport import BotApiTransport
 from bot.updates import ChatOrderedUpdateProcessor
 from handlers import articles, bulletin, fallback, sources, start, subscriptions
 from handlers.commands import bot_commands

@@ -12,7 +12,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot.admins import tell_admins
-from bot.context import NewsContext
+from handlers.context import NewsContext
 
 log = logging.getLogger(__name__)
 

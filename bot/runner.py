@@ -13,7 +13,7 @@ from telegram.ext import Application
 
 from bot.admins import tell_admins
 from bot.app import announce_commands, build_application
-from bot.context import SERVICES_KEY, BotServices
+from handlers.context import SERVICES_KEY, BotServices
 from bot.settings import Settings
 from storage.migrate import pending_revisions, upgrade
 from storage.session import Database

@@ -1,7 +1,7 @@
 """What the renderers need from an article, as a structural type.
 
 Read-only properties rather than plain attributes, so that the SQLAlchemy model, frozen dataclasses and
-classes computing `lead`/`body` as properties (like `ingest.types.ParsedArticle`) all satisfy it.
+classes computing `lead`/`body` as properties (like `model.articles.ParsedArticle`) all satisfy it.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filters
 
-from bot.context import NewsContext
+from handlers.context import NewsContext
 from compose.articles import render_article_batch
 from compose.buttons import (
     MAX_HEADLINES,

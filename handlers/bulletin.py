@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import BaseHandler
 
-from bot.context import NewsContext
+from handlers.context import NewsContext
 from handlers.common import chat_subscriber, command, reply_html
 
 

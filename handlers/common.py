@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import CommandHandler, filters
 
-from bot.schedule import next_for_subscriber
+from services.schedule import next_for_subscriber
 from storage import repositories as repo
 from storage.models import Subscriber
 

@@ -6,7 +6,7 @@ from telegram import MessageEntity, Update
 from telegram.constants import ChatType
 from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filters
 
-from bot.context import NewsContext
+from handlers.context import NewsContext
 from compose.html import escape
 from handlers.common import NEW_MESSAGE, STALE_BUTTON, reply_html
 

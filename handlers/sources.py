@@ -5,8 +5,8 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import BaseHandler
 
-from bot.context import NewsContext
-from bot.feeds import SourceError
+from handlers.context import NewsContext
+from services.feeds import SourceError
 from compose.buttons import parse_int
 from compose.html import escape
 from compose.sources import render_sources, source_name

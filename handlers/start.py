@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler
 
-from bot.context import NewsContext
+from handlers.context import NewsContext
 from compose.buttons import Subscribe
 from handlers.commands import help_text
 from handlers.common import activate_subscriber, chat_subscriber, command, reply_html

@@ -14,8 +14,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
-from bot.context import NewsContext
-from bot.schedule import find_timezone
+from handlers.context import NewsContext
+from services.schedule import find_timezone
 from bot.settings import parse_time_of_day
 from compose.buttons import MAX_TIMES, SettingsOff, SettingsOn, SettingsTimes, Subscribe
 from compose.html import escape

@@ -15,7 +15,7 @@ wrong; feedparser falls back further by itself when the declaration is wrong too
 repaired (feedparser's bozo flag with entries recovered, or a charset contradiction) still ingests and
 carries a `warning`; a document that is not a feed, or a feed without entries, raises `FeedError`.
 
-Hostile input: every string of the parsed document is cleaned (ingest.cleantext) before anything reads it,
+Hostile input: every string of the parsed document is cleaned (model.text) before anything reads it,
 so the HTML parser and the checks for empty titles see what will be stored; an entry that still cannot be
 converted is skipped and logged, never the feed; any other parser failure (JSON nested too deeply
 included) is a `FeedError`, so it fails one poll or one `newsbot ingest` argument with one line.
@@ -38,9 +38,9 @@ import feedparser
 import lxml.html
 from lxml import etree
 
-from ingest.cleantext import clean_line, clean_text, clean_url
+from model.text import clean_line, clean_text, clean_url
 from ingest.htmltext import html_to_paragraphs, html_to_text, text_to_paragraphs
-from ingest.types import MAX_FEED_TITLE_CHARS, MAX_LANGUAGE_CHARS, MAX_URL_CHARS, ParsedArticle
+from model.articles import MAX_FEED_TITLE_CHARS, MAX_LANGUAGE_CHARS, MAX_URL_CHARS, ParsedArticle
 
 __all__ = ["FeedEntry", "FeedError", "ParsedFeed", "discover_feed_links", "parse_feed", "sniff"]
 

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 import trafilatura
 
-from ingest.cleantext import clean_text
+from model.text import clean_text
 from ingest.fetch import PAGE_ACCEPT, FetchError, Fetcher
 from ingest.htmltext import text_to_paragraphs
-from ingest.types import ParsedArticle
+from model.articles import ParsedArticle
 
 __all__ = [
     "HostGates", "PageFill", "PageText", "complete_with_page", "extract_page", "fill_from_pages", "fill_pages",

@@ -37,7 +37,7 @@ Choices where the behaviour could reasonably differ:
 * A line that is only a URL sets `url` (first one wins) and is not body text.
 * Zero-width space, word joiner, BOM, soft hyphen are removed; zero-width (non-)joiners are kept
   because Persian, Indic scripts and emoji sequences need them.
-* Before anything else the text is cleaned (ingest.cleantext): lone surrogates become U+FFFD, NUL and the
+* Before anything else the text is cleaned (model.text): lone surrogates become U+FFFD, NUL and the
   other control characters go, so a stray NUL neither reaches the database nor splits a headline.
 """
 
@@ -49,8 +49,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum, auto
 
-from ingest.cleantext import clean_text
-from ingest.types import ArticleParseError, ParsedArticle
+from model.text import clean_text
+from model.articles import ArticleParseError, ParsedArticle
 
 __all__ = ["parse_plaintext"]
 

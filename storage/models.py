@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from ingest.types import (
+from model.articles import (
     MAX_DATELINE_CHARS,
     MAX_FEED_TITLE_CHARS,
     MAX_GUID_CHARS,
@@ -62,7 +62,7 @@ class Article(Base):
     lead: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text)
     authors: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # Column sizes of what ingest stores are ingest's limits (ingest.types): it cuts values to fit. Changing one
+    # Column sizes of what ingest stores are ingest's limits (model.articles): it cuts values to fit. Changing one
     # needs a migration.
     source: Mapped[str | None] = mapped_column(String(MAX_SOURCE_CHARS))
     dateline: Mapped[str | None] = mapped_column(String(MAX_DATELINE_CHARS))

@@ -12,8 +12,8 @@ from sqlalchemy import case, delete, func, insert, literal, or_, select, tuple_,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ingest.types import ParsedArticle
-from ingest.urls import canonical_url
+from model.articles import ParsedArticle
+from model.identity import canonical_url
 from storage.models import Article, BulletinTime, Delivery, DeliveryArticle, DeliveryRun, DeliveryStatus, Subscriber
 from storage.session import add_unless_taken
 from storage.types import UTCDateTime
@@ -52,7 +52,7 @@ async def store_article(
     """Store the article once: an existing row with the same story is returned instead.
 
     The same story is, in this order: the same GUID from the same source, the same canonical URL (see
-    ingest.urls), or the same text (content fingerprint). When a feed entry (`source_id` given) matches an
+    model.identity), or the same text (content fingerprint). When a feed entry (`source_id` given) matches an
     article from that same source by GUID or URL and its text changed, that row is updated in place.
     `seen_at` is the publication time given to a new article whose entry carries no usable date.
     `page_tries_left` goes on a new or rewritten row: its article page is still to fetch (see Article).

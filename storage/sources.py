@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ingest.cleantext import clean_line
-from ingest.types import MAX_FEED_TITLE_CHARS, MAX_URL_CHARS
+from model.text import clean_line
+from model.articles import MAX_FEED_TITLE_CHARS, MAX_URL_CHARS
 from storage.models import Article, Source
 from storage.session import add_unless_taken
 

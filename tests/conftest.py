@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import delete, text
 
 from bot.app import build_application
-from bot.bulletins import BulletinService, RunSummary
-from bot.context import SERVICES_KEY, BotServices
+from services.bulletins import BulletinService, RunSummary
+from handlers.context import SERVICES_KEY, BotServices
 from bot.runner import running
 from bot.settings import Settings, load_settings
 from fakebot import FakeBotAPI

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from ingest.types import ParsedArticle
+from model.articles import ParsedArticle
 from storage.models import Article
 from storage.repositories import store_article
 from storage.session import Database

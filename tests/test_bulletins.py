@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import bot.bulletins as bot_bulletins
-from bot.bulletins import BulletinService
-from bot.delivery import DeliveryEngine
-from bot.transport import BotApiTransport
+import services.bulletins as bot_bulletins
+from services.bulletins import BulletinService
+from delivery.engine import DeliveryEngine
+from delivery.transport import BotApiTransport
 from fakebot import FakeBotAPI
 from storage.models import Delivery, DeliveryArticle, DeliveryStatus, Subscriber
 from storage.session import Database

@@ -1,4 +1,4 @@
-"""The text cleaner (ingest.cleantext) and the types that apply it: whatever Unicode comes in, what ingest hands
+"""The text cleaner (model.text) and the types that apply it: whatever Unicode comes in, what ingest hands
 to storage encodes as UTF-8, holds no NUL or other control character, fits its column and renders as Telegram
 HTML. The same for feeds with hostile text, deep nesting and entries that fail to convert."""
 
@@ -19,11 +19,11 @@ from compose.articles import render_article
 from compose.html import MESSAGE_LIMIT
 from fakebot.html import parse_html, utf16_len
 from ingest import feeds
-from ingest.cleantext import clean_line, clean_text, clean_url
+from model.text import clean_line, clean_text, clean_url
 from ingest.feeds import FeedError, discover_feed_links, parse_feed, sniff
 from ingest.pages import PageText, page_article
 from ingest.plaintext import parse_plaintext
-from ingest.types import (
+from model.articles import (
     MAX_DATELINE_CHARS,
     MAX_FEED_TITLE_CHARS,
     MAX_LANGUAGE_CHARS,
@@ -160,7 +160,7 @@ def test_every_assignment_is_cleaned_not_only_construction() -> None:
     article = ParsedArticle(title="T\x00itle", paragraphs=["One\x00.", "\x00", ""], authors=["", "Ann\ud83d"])
     assert (article.title, article.paragraphs, article.authors) == ("Title", ["One."], ["Ann\ufffd"])
     assert replace(article, title="New\x00").title == "New"
-    article.source = "S" * 300  # bot.feeds names articles after their source row, whose title may be 300 long
+    article.source = "S" * 300  # the feed service names articles after their source row, whose title may be 300 long
     assert article.source == "S" * MAX_SOURCE_CHARS
     article.url = "https://example.org/" + "a" * MAX_URL_CHARS
     assert article.url is None

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from bot.delivery import DeliveryEngine, DeliveryLimits
-from bot.ratelimit import BULK, REPLY, SlidingWindow
-from bot.transport import BotApiTransport
+from delivery.engine import DeliveryEngine, DeliveryLimits
+from delivery.ratelimit import BULK, REPLY, SlidingWindow
+from delivery.transport import BotApiTransport
 from fakebot import FakeBotAPI
 from storage.models import Delivery, Subscriber
 from storage.session import Database
@@ -223,7 +223,7 @@ async def test_sliding_window_serves_replies_first() -> None:
 
 
 async def test_groups_get_at_most_twenty_a_minute() -> None:
-    from bot.ratelimit import ChatLimits
+    from delivery.ratelimit import ChatLimits
 
     now = [0.0]
     slept: list[float] = []
@@ -244,7 +244,7 @@ async def test_groups_get_at_most_twenty_a_minute() -> None:
 
 
 async def test_a_chat_gets_at_most_one_a_second() -> None:
-    from bot.ratelimit import ChatLimits
+    from delivery.ratelimit import ChatLimits
 
     now = [100.0]
     slept: list[float] = []

@@ -10,7 +10,7 @@ import pytest
 from ingest.feeds import FeedError, discover_feed_links, parse_feed, sniff
 from ingest.htmltext import html_to_paragraphs, html_to_text, text_to_paragraphs
 from ingest.pages import complete_with_page, extract_page
-from ingest.urls import canonical_url
+from model.identity import canonical_url
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 BASE = "http://news.test:8080"

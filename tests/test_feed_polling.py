@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from bot.feeds import FeedService
+from services.feeds import FeedService
 from storage import repositories as repo
 from storage import sources as source_repo
 from storage.models import Article, Source
@@ -353,7 +353,7 @@ async def test_permanent_redirect_updates_the_url_temporary_does_not(
 async def test_add_checks_the_url_follows_a_page_to_its_feed_and_polls(
     server: FeedServer, service: FeedService, database: Database
 ) -> None:
-    from bot.feeds import SourceError
+    from services.feeds import SourceError
 
     server.serve_file("/feeds/undated-relative.xml", "undated-relative.xml")
     home = server.serve_file("/", "not-a-feed.html", content_type="text/html")

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, select
 
-from bot import cli, sources_cli
-from bot.feeds import FeedService
+from bot import cli
+from bot.cli import sources as sources_cli
+from services.feeds import FeedService
 from bot.settings import Settings
 from ingest.feeds import ParsedFeed
-from ingest.types import (
+from model.articles import (
     MAX_DATELINE_CHARS,
     MAX_FEED_TITLE_CHARS,
     MAX_GUID_CHARS,

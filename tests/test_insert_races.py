@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ingest.types import ParsedArticle
+from model.articles import ParsedArticle
 from storage import repositories as repo
 from storage.models import Article, Source, Subscriber
 from storage.session import Database

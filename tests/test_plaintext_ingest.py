@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingest.plaintext import parse_plaintext
-from ingest.types import ArticleParseError, ParsedArticle
+from model.articles import ArticleParseError, ParsedArticle
 
 DATA = Path(__file__).parent / "data"
 ARTICLES = DATA / "articles"

@@ -14,7 +14,7 @@ from email.utils import format_datetime
 import pytest
 from sqlalchemy import select
 
-from bot.feeds import PAGE_TRIES, FeedService
+from services.feeds import PAGE_TRIES, FeedService
 from storage.models import Article
 from storage.session import Database
 from tests.feedserver import FeedServer

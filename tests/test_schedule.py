@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.schedule import find_timezone, next_bulletin_at
+from services.schedule import find_timezone, next_bulletin_at
 
 UTC = timezone.utc
 NEW_YORK = ZoneInfo("America/New_York")

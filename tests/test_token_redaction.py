@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from bot.logs import QuietJsonErrors, RedactingFormatter, redact
-from bot.transport import BotApiTransport
+from delivery.transport import BotApiTransport
 from fakebot import FakeBotAPI
 from storage import repositories as repo
 from tests.conftest import TEST_TOKEN, Clock, start_bot

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.feeds import FeedService, SourceError
+from services.feeds import FeedService, SourceError
 from fakebot import FakeBotAPI
 from ingest.fetch import FetchError, Fetcher
 from ingest.netguard import AddressRefused, GuardedBackend, GuardedTransport, address_kind, system_resolve

@@ -34,8 +34,8 @@ from compose.sources import render_failure_report, render_recovery
 from ingest.feeds import FeedEntry, FeedError, ParsedFeed, discover_feed_links, parse_feed, sniff
 from ingest.fetch import FetchError, FetchResult, Fetcher
 from ingest.pages import HostGates, PageFill, fill_pages
-from ingest.types import MAX_FEED_TITLE_CHARS, ParsedArticle
-from ingest.urls import canonical_url
+from model.articles import MAX_FEED_TITLE_CHARS, ParsedArticle
+from model.identity import canonical_url
 from storage import repositories as repo
 from storage import sources as source_repo
 from storage.models import Source

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from telegram.ext import CallbackContext, ExtBot
 
 if TYPE_CHECKING:
-    from bot.bulletins import BulletinService
-    from bot.feeds import FeedService
+    from services.bulletins import BulletinService
+    from services.feeds import FeedService
     from bot.settings import Settings
     from storage.session import Database
 

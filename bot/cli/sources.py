@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 # Imported lazily (inside the functions): building the argument parser must stay cheap for every command.
 if TYPE_CHECKING:
-    from bot.feeds import FeedService, PollResult
+    from services.feeds import FeedService, PollResult
     from bot.settings import Settings
     from ingest.fetch import Fetcher
-    from ingest.types import ParsedArticle
+    from model.articles import ParsedArticle
     from storage.session import Database
 
 
@@ -62,7 +62,7 @@ async def sources_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _add(service: FeedService, url: str, interval: int | None) -> int:
-    from bot.feeds import SourceError
+    from services.feeds import SourceError
     from compose.sources import source_name
 
     try:

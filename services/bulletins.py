@@ -2,7 +2,7 @@
 
 For each due subscriber, the transaction that inserts its PENDING delivery (the new headlines, rendered) also
 moves its schedule on (compare-and-set on next_bulletin_at, so two processes cannot both do it). Only then
-does the engine (bot/delivery.py) send the row. A crash after the commit leaves a row the next run sends;
+does the engine (delivery/engine.py) send the row. A crash after the commit leaves a row the next run sends;
 nothing is skipped, and the schedule never produces a second row for the same slot.
 """
 
@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.delivery import DeliveryEngine, RunSummary
-from bot.schedule import next_for_subscriber
+from delivery.engine import DeliveryEngine, RunSummary
+from services.schedule import next_for_subscriber
 from compose.bulletins import bulletin_heading, render_bulletin
 from storage import repositories as repo
 from storage.models import Article, Subscriber

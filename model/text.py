@@ -1,6 +1,6 @@
 """Text that is always storable and renderable, whatever a feed, a page or a file held.
 
-Every string ingest hands to storage goes through here (see ingest.types.ParsedArticle):
+Every string ingest hands to storage goes through here (see model.articles.ParsedArticle):
 
 * lone surrogates (a JSON ``"\\ud83d"`` escape, a file name or stdin read with surrogateescape) become
   U+FFFD; a well-formed surrogate pair becomes the character it encodes. Neither the database drivers nor

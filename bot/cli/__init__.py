@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from bot import deliveries_cli, sources_cli
+from bot.cli import deliveries as deliveries_cli
+from bot.cli import sources as sources_cli
 from bot.logs import configure_logging, print_error
 from bot.settings import MissingTokenError, Settings, load_settings
 
@@ -119,7 +120,7 @@ async def _db_upgrade(settings: Settings) -> int:
 
 async def _ingest(settings: Settings, names: Sequence[str]) -> int:
     from bot.runner import prepare_database
-    from ingest.cleantext import clean_line, clean_text
+    from model.text import clean_line, clean_text
     from storage.session import Database
 
     db = Database.from_url(settings.database_url)
@@ -142,7 +143,7 @@ async def _ingest(settings: Settings, names: Sequence[str]) -> int:
 async def _ingest_one(db: Database, name: str, label: str, *, allow_private_urls: bool) -> bool:
     """Store one file or URL, printing one line per article or one line saying why not; whether it was readable."""
     from ingest.plaintext import parse_plaintext
-    from ingest.types import ArticleParseError
+    from model.articles import ArticleParseError
     from storage.repositories import store_article
 
     # Feeds and pages; None: plain text.

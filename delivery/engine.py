@@ -28,8 +28,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, or_, select, update
 
-from bot.ratelimit import BULK, REPLY, FloodLimits
-from bot.transport import BotApiTransport, SendResult
+from delivery.ratelimit import BULK, REPLY, FloodLimits
+from delivery.transport import BotApiTransport, SendResult
 from storage import repositories as repo
 from storage.models import Delivery, DeliveryStatus
 from storage.session import Database

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ingest.cleantext import clean_line, clean_text, clean_url
-from ingest.urls import MAX_URL_LENGTH
+from model.text import clean_line, clean_text, clean_url
+from model.identity import MAX_URL_LENGTH
 
 # The most characters ingest stores in each bounded column (storage.models sizes its columns with these).
 MAX_TITLE_CHARS = 300  # articles.title is TEXT, but a headline this long is not one; as sources.title
@@ -52,7 +52,7 @@ _CLEAN_ARTICLE_FIELDS: dict[str, Callable[[Any], Any]] = {
 @dataclass(slots=True)
 class ParsedArticle:
     """One article as ingest hands it to storage. Its text is clean by construction: every field assigned, at
-    construction, by `dataclasses.replace` or later, is cleaned and cut to its column (ingest.cleantext), so
+    construction, by `dataclasses.replace` or later, is cleaned and cut to its column (model.text), so
     nothing stored from it can fail for its encoding, a NUL or its length, whichever parser made it."""
 
     title: str
