@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from telegram import Bot
 from telegram.constants import ParseMode
@@ -22,3 +22,16 @@ async def tell_admins(bot: Bot, admin_ids: Iterable[int], text: str, *, html: bo
         except TelegramError:
             log.warning("could not tell admin %s", admin_id, exc_info=True)
     return told
+
+
+def admin_reporter(bot: Bot, admin_ids: Iterable[int]) -> Callable[[str], Awaitable[bool]]:
+    """Reports (Telegram HTML) for the admins, as the feed service sends them (services.feeds.AdminReport)."""
+    admins = sorted(set(admin_ids))
+
+    async def report(html_text: str) -> bool:
+        if not admins:
+            log.warning("no ADMIN_IDS set: a report for the admins goes to this log only")
+            return True  # nobody to tell, so nothing to try again
+        return await tell_admins(bot, admins, html_text, html=True)
+
+    return report

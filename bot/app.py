@@ -11,10 +11,11 @@ from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
 from services.bulletins import BulletinService
-from handlers.context import SERVICES_KEY, BotServices, NewsContext
+from handlers.context import SERVICES_KEY, BotServices, ChatSettings, NewsContext
 from delivery.engine import DeliveryEngine, DeliveryLimits
+from bot.admins import admin_reporter
 from bot.errors import ErrorReporter
-from services.feeds import FeedService
+from services.feeds import AdminReport, FeedService
 from delivery.ratelimit import FloodLimits, ReplyRateLimiter
 from bot.settings import Settings
 from delivery.transport import BotApiTransport
@@ -41,8 +42,6 @@ def build_application(
     # One set of flood limits for the process: replies (via python-telegram-bot) and bulletins share it.
     flood = limits.flood_limits()
     bulletins = build_bulletin_service(settings, db, clock=clock, flood=flood)
-    feeds = feed_service(settings, db, clock=clock)
-    services = BotServices(settings=settings, db=db, bulletins=bulletins, feeds=feeds, clock=clock)
     application = (
         ApplicationBuilder()
         .token(token)
@@ -55,20 +54,38 @@ def build_application(
         .concurrent_updates(ChatOrderedUpdateProcessor())
         .build()
     )
+    feeds = feed_service(settings, db, clock=clock, report_to_admins=admin_reporter(application.bot, settings.admin_ids))
+    services = BotServices(settings=chat_settings(settings), db=db, bulletins=bulletins, feeds=feeds, clock=clock)
     application.bot_data[SERVICES_KEY] = services
     for feature in FEATURES:
         application.add_handlers(feature.handlers())
     application.add_error_handler(ErrorReporter().on_error)  # type: ignore[arg-type]
     assert application.job_queue is not None, "python-telegram-bot[job-queue] is required"
+
+    async def send_due_bulletins(_: NewsContext) -> None:
+        await bulletins.run_due()
+
+    async def poll_feeds(_: NewsContext) -> None:
+        """Poll the sources that are due; tell admins about sources failing for long."""
+        await feeds.run_job()
+
     if settings.bulletin_check_interval > 0:
         # The first check comes a second after start, so bulletins missed while down go out at once.
         application.job_queue.run_repeating(
-            _bulletin_job, interval=settings.bulletin_check_interval, first=1.0, name=BULLETIN_JOB
+            send_due_bulletins, interval=settings.bulletin_check_interval, first=1.0, name=BULLETIN_JOB
         )
     application.job_queue.run_repeating(
-        _feeds_job, interval=settings.feed_check_interval, first=settings.feed_check_interval, name=FEEDS_JOB
+        poll_feeds, interval=settings.feed_check_interval, first=settings.feed_check_interval, name=FEEDS_JOB
     )
     return application
+
+
+def chat_settings(settings: Settings) -> ChatSettings:
+    return ChatSettings(
+        admin_ids=frozenset(settings.admin_ids),
+        default_timezone=settings.default_timezone,
+        bulletin_times=tuple(settings.bulletin_times),
+    )
 
 
 def delivery_limits(settings: Settings) -> DeliveryLimits:
@@ -80,7 +97,13 @@ def delivery_limits(settings: Settings) -> DeliveryLimits:
     )
 
 
-def feed_service(settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow) -> FeedService:
+def feed_service(
+    settings: Settings,
+    db: Database,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    report_to_admins: AdminReport | None = None,
+) -> FeedService:
     """The feed poller configured from settings (the bot's job and `newsbot sources` share it)."""
     return FeedService(
         db,
@@ -89,6 +112,8 @@ def feed_service(settings: Settings, db: Database, *, clock: Callable[[], dateti
         allow_private_urls=settings.allow_private_urls,
         page_fetches_per_poll=settings.page_fetches_per_poll,
         poll_timeout=settings.poll_timeout,
+        report_to_admins=report_to_admins,
+        configured_feeds=settings.feeds,
     )
 
 
@@ -113,13 +138,3 @@ def build_bulletin_service(
 async def announce_commands(application: Application) -> None:  # type: ignore[type-arg]
     """Give Telegram the command menu (the same list /help shows)."""
     await application.bot.set_my_commands(bot_commands())
-
-
-async def _bulletin_job(context: NewsContext) -> None:
-    await context.bulletins.run_due()
-
-
-async def _feeds_job(context: NewsContext) -> None:
-    """Poll the sources that are due; tell admins about sources failing for long."""
-    settings = context.settings
-    await context.feeds.run_job(context.bot, admin_ids=settings.admin_ids, feeds=settings.feeds)

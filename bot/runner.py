@@ -39,7 +39,7 @@ async def running(application: Application) -> AsyncIterator[Application]:  # ty
     services: BotServices = application.bot_data[SERVICES_KEY]
     async with application:
         # Sources named in FEEDS exist from the start (their first poll is the feeds job's).
-        await services.feeds.ensure_sources(services.settings.feeds)
+        await services.feeds.ensure_sources(services.feeds.configured_feeds)
         await announce_commands(application)
         await application.start()
         assert application.updater is not None

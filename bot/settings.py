@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.schedule import parse_time_of_day
+
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{Path('newsbot.sqlite3')}"
-_TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _LIST_SEPARATORS = re.compile(r"[,\s]+")
 
 
@@ -23,14 +24,6 @@ def _list_items(value: str) -> list[str]:
 
 class MissingTokenError(RuntimeError):
     """`newsbot run` was started without BOT_TOKEN."""
-
-
-def parse_time_of_day(text: str) -> time:
-    """'7:05' or '07:05' -> time(7, 5); anything else raises ValueError with a readable message."""
-    match = _TIME_OF_DAY.match(text.strip())
-    if not match:
-        raise ValueError(f"{text!r} is not a time of day like 07:30")
-    return time(int(match.group(1)), int(match.group(2)))
 
 
 class Settings(BaseSettings):

@@ -26,12 +26,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, or_, select, update
-
 from delivery.ratelimit import BULK, REPLY, FloodLimits
 from delivery.transport import BotApiTransport, SendResult
-from storage import repositories as repo
-from storage.models import Delivery, DeliveryStatus
+from storage import deliveries as delivery_repo
+from storage.deliveries import ClaimedDelivery, SentDelivery
+from storage.models import DeliveryStatus
 from storage.session import Database
 from storage.types import utcnow
 
@@ -40,7 +39,6 @@ log = logging.getLogger(__name__)
 RECORD_EVERY = 64
 RECORD_INTERVAL = 0.05
 _TAG = re.compile(r"<[^>]+>")
-_DELIVERIES = Delivery.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +81,6 @@ class RunSummary:
             f"delivery run: prepared={self.prepared} sent={self.sent} retried={self.retried} failed={self.failed} "
             f"blocked={self.blocked} duration={self.duration:.2f}s rate={self.rate:.1f}/s"
         )
-
-
-@dataclass(slots=True)
-class _Claimed:
-    id: int
-    chat_id: int
-    text: str
-    attempts: int
 
 
 class DeliveryEngine:
@@ -140,7 +130,7 @@ class DeliveryEngine:
         summary = RunSummary()
         started_at = self.clock()
         priority = REPLY if urgent else BULK
-        queue: asyncio.Queue[_Claimed | None] = asyncio.Queue(maxsize=self.workers * 2)
+        queue: asyncio.Queue[ClaimedDelivery | None] = asyncio.Queue(maxsize=self.workers * 2)
         # Rows this run has claimed and not yet settled in the database. The claimer skips them: a row that
         # waits in this process longer than the lease must not be claimed a second time by this process.
         held: set[int] = set()
@@ -162,7 +152,7 @@ class DeliveryEngine:
             await recorder.close()
             if unsent:
                 async with self.db.session() as session:
-                    await repo.release_claims(session, unsent)
+                    await delivery_repo.release_claims(session, unsent)
             summary.finished = time.monotonic()
         if not urgent and (summary.sent or summary.retried or summary.failed or summary.blocked):
             await self._record(summary, started_at)
@@ -170,7 +160,7 @@ class DeliveryEngine:
 
     async def _record(self, summary: RunSummary, started_at: datetime) -> None:
         async with self.db.session() as session:
-            await repo.record_run(
+            await delivery_repo.record_run(
                 session,
                 started_at=started_at,
                 finished_at=self.clock(),
@@ -183,7 +173,7 @@ class DeliveryEngine:
 
     async def _feed(
         self,
-        queue: asyncio.Queue[_Claimed | None],
+        queue: asyncio.Queue[ClaimedDelivery | None],
         recorder: _Recorder,
         only_ids: Sequence[int] | None,
         held: set[int],
@@ -201,7 +191,7 @@ class DeliveryEngine:
             if not wait or self._stopping:
                 return
             async with self.db.session() as session:
-                retry_at = await repo.next_retry_at(session, only_ids=only_ids)
+                retry_at = await delivery_repo.next_retry_at(session, only_ids=only_ids)
             if retry_at is None:
                 return
             delay = (retry_at - self.clock()).total_seconds()
@@ -215,42 +205,17 @@ class DeliveryEngine:
         while not self._stopping and (remaining := end - time.monotonic()) > 0:
             await asyncio.sleep(min(remaining, 0.2))
 
-    async def _claim(self, only_ids: Sequence[int] | None, held: set[int]) -> list[_Claimed]:
-        now = self.clock()
-        candidates = (
-            select(Delivery.id)
-            .where(
-                or_(
-                    Delivery.status == DeliveryStatus.PENDING.value,
-                    (Delivery.status == DeliveryStatus.SENDING.value) & (Delivery.claimed_at < now - self.lease),
-                ),
-                or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
-            )
-            .order_by(Delivery.id)
-            .limit(self.claim_batch)
-        )
-        if only_ids is not None:
-            candidates = candidates.where(Delivery.id.in_(list(only_ids)))
-        if held:
-            candidates = candidates.where(Delivery.id.not_in(list(held)))
-        if self.db.engine.dialect.name == "postgresql":
-            # The one dialect-specific clause: lets several processes claim disjoint batches.
-            candidates = candidates.with_for_update(skip_locked=True)
-        statement = (
-            update(_DELIVERIES)
-            .where(_DELIVERIES.c.id.in_(candidates.scalar_subquery()))
-            .values(status=DeliveryStatus.SENDING.value, claimed_at=now, attempts=_DELIVERIES.c.attempts + 1)
-            .returning(_DELIVERIES.c.id, _DELIVERIES.c.chat_id, _DELIVERIES.c.text, _DELIVERIES.c.attempts)
-        )
+    async def _claim(self, only_ids: Sequence[int] | None, held: set[int]) -> list[ClaimedDelivery]:
         async with self.db.session() as session:
-            rows = (await session.execute(statement)).all()
-        claimed = sorted((_Claimed(*row) for row in rows), key=lambda row: row.id)
+            claimed = await delivery_repo.claim_due(
+                session, now=self.clock(), lease=self.lease, limit=self.claim_batch, only_ids=only_ids, exclude=held
+            )
         held.update(row.id for row in claimed)
         return claimed
 
     async def _work(
         self,
-        queue: asyncio.Queue[_Claimed | None],
+        queue: asyncio.Queue[ClaimedDelivery | None],
         recorder: _Recorder,
         summary: RunSummary,
         unsent: list[int],
@@ -273,7 +238,7 @@ class DeliveryEngine:
 
     # ------------------------------------------------------------------ one message
 
-    async def _deliver(self, row: _Claimed, recorder: _Recorder, summary: RunSummary, priority: int) -> bool:
+    async def _deliver(self, row: ClaimedDelivery, recorder: _Recorder, summary: RunSummary, priority: int) -> bool:
         """Send one row and settle it. False when a stop came before its first request (the row is handed back)."""
         chat_id, text, parse_mode = row.chat_id, row.text, "HTML"
         for attempt in range(3):  # the original; once more after a chat migration; once more as plain text
@@ -305,7 +270,7 @@ class DeliveryEngine:
         summary.failed += 1
         return True
 
-    async def _settle_failure(self, row: _Claimed, chat_id: int, result: SendResult, summary: RunSummary) -> None:
+    async def _settle_failure(self, row: ClaimedDelivery, chat_id: int, result: SendResult, summary: RunSummary) -> None:
         now = self.clock()
         if result.retry_after is not None:
             # Flood control is not the row's fault: it does not use up an attempt.
@@ -313,12 +278,9 @@ class DeliveryEngine:
             summary.retried += 1
         elif _chat_is_gone(result):
             async with self.db.session() as session:
-                await repo.mark_chat_gone(session, chat_id, now=now)
-                await session.execute(
-                    update(_DELIVERIES)
-                    .where(_DELIVERIES.c.id == row.id)
-                    .values(status=DeliveryStatus.CANCELLED.value, last_error=f"{result.status}: {result.description}")
-                )
+                await delivery_repo.mark_chat_gone(session, chat_id, now=now)
+                reason = f"{result.status}: {result.description}"
+                await delivery_repo.finish(session, row.id, DeliveryStatus.CANCELLED, reason)
             summary.blocked += 1
         elif _is_transient(result) and row.attempts < self.max_attempts:
             await self._postpone(row.id, now + timedelta(seconds=_backoff(row.attempts)), _describe(result))
@@ -329,22 +291,17 @@ class DeliveryEngine:
             log.warning("delivery %s to chat %s failed: %s", row.id, chat_id, _describe(result))
 
     async def _postpone(self, delivery_id: int, when: datetime, reason: str, *, refund: bool = False) -> None:
-        values: dict[str, object] = {"status": DeliveryStatus.PENDING.value, "not_before": when, "last_error": reason}
-        if refund:
-            values["attempts"] = _DELIVERIES.c.attempts - 1
         async with self.db.session() as session:
-            await session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id == delivery_id).values(**values))
+            await delivery_repo.postpone(session, delivery_id, until=when, reason=reason, refund=refund)
 
     async def _finish(self, delivery_id: int, status: DeliveryStatus, reason: str) -> None:
         async with self.db.session() as session:
-            await session.execute(
-                update(_DELIVERIES).where(_DELIVERIES.c.id == delivery_id).values(status=status.value, last_error=reason)
-            )
+            await delivery_repo.finish(session, delivery_id, status, reason)
 
-    async def _move_chat(self, row: _Claimed, old_chat_id: int, new_chat_id: int) -> None:
+    async def _move_chat(self, row: ClaimedDelivery, old_chat_id: int, new_chat_id: int) -> None:
         async with self.db.session() as session:
-            await repo.move_chat(session, old_chat_id, new_chat_id)
-            await session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id == row.id).values(chat_id=new_chat_id))
+            await delivery_repo.move_chat(session, old_chat_id, new_chat_id)
+            await delivery_repo.retarget(session, row.id, new_chat_id)
 
 
 class _Recorder:
@@ -353,14 +310,14 @@ class _Recorder:
     def __init__(self, db: Database, held: set[int]) -> None:
         self.db = db
         self._held = held
-        self._pending: list[dict[str, object]] = []
+        self._pending: list[SentDelivery] = []
         self._unflushed: set[int] = set()
         self._lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def sent(self, delivery_id: int, message_id: int | None, when: datetime, note: str | None) -> None:
-        self._pending.append({"row_id": delivery_id, "message_id": message_id, "sent_at": when, "note": note})
+        self._pending.append(SentDelivery(delivery_id, message_id, when, note))
         self._unflushed.add(delivery_id)
         if len(self._pending) >= RECORD_EVERY:
             self._spawn_flush()
@@ -380,22 +337,11 @@ class _Recorder:
             rows, self._pending = self._pending, []
             if not rows:
                 return
-            statement = (
-                update(_DELIVERIES)
-                .where(_DELIVERIES.c.id == bindparam("row_id"))
-                .values(
-                    status=DeliveryStatus.SENT.value,
-                    message_id=bindparam("message_id"),
-                    sent_at=bindparam("sent_at"),
-                    # Keep the error of an earlier failed try, unless this send has its own note.
-                    last_error=func.coalesce(bindparam("note"), _DELIVERIES.c.last_error),
-                )
-            )
             async with self.db.session() as session:
-                await (await session.connection()).execute(statement, rows)
+                await delivery_repo.record_sent(session, rows)
             for row in rows:
-                self._unflushed.discard(row["row_id"])  # type: ignore[arg-type]
-                self._held.discard(row["row_id"])  # type: ignore[arg-type]
+                self._unflushed.discard(row.delivery_id)
+                self._held.discard(row.delivery_id)
 
     def is_unflushed(self, delivery_id: int) -> bool:
         return delivery_id in self._unflushed

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.logs import Redactor
+from model.secrets import Redactor
 
 
 @dataclass(slots=True, frozen=True)

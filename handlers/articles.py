@@ -20,7 +20,7 @@ from compose.buttons import (
 )
 from compose.headlines import render_headlines
 from handlers.common import NEW_MESSAGE, STALE_BUTTON, chat_button, command, reply_html
-from storage import repositories as repo
+from storage import articles as article_repo
 from storage.models import Article
 
 DEFAULT_HEADLINES = 5
@@ -34,7 +34,7 @@ READ_SHORTCUT = re.compile(r"^/read_([0-9]+)(?:@(\w+))?\s*$", re.ASCII)
 async def _send_headlines(update: Update, context: NewsContext, *, count: int, before_id: int | None, start_index: int) -> None:
     async with context.db.session() as session:
         # One extra row tells whether a "More" button has anything behind it.
-        articles = await repo.latest_articles(session, count + 1, before_id=before_id)
+        articles = await article_repo.latest_articles(session, count + 1, before_id=before_id)
     has_more = len(articles) > count
     articles = articles[:count]
     next_start = start_index + len(articles)
@@ -70,7 +70,7 @@ async def more_headlines(update: Update, context: NewsContext) -> None:
 
 async def _load_article(context: NewsContext, article_id: int) -> Article | None:
     async with context.db.session() as session:
-        return await repo.get_article(session, article_id)
+        return await article_repo.get_article(session, article_id)
 
 
 async def _send_article(update: Update, context: NewsContext, article_id: int) -> None:

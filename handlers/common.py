@@ -13,7 +13,7 @@ from telegram import Update
 from telegram.ext import CommandHandler, filters
 
 from services.schedule import next_for_subscriber
-from storage import repositories as repo
+from storage import subscribers as subscriber_repo
 from storage.models import Subscriber
 
 STALE_BUTTON = "This button no longer works. Send /help to start again."
@@ -66,7 +66,7 @@ async def chat_subscriber(session: AsyncSession, update: Update, default_timezon
     user = update.effective_user
     name = chat.title or chat.full_name or chat.username or str(chat.id)
     language = user.language_code if user else None
-    return await repo.get_or_create_subscriber(
+    return await subscriber_repo.get_or_create_subscriber(
         session, chat_id=chat.id, chat_type=chat.type, name=name, language=language, default_timezone=default_timezone
     )
 
@@ -81,9 +81,9 @@ async def activate_subscriber(
 ) -> None:
     """Bulletins on: at `times` if given, else the times kept from before, else the defaults."""
     if times:
-        repo.set_bulletin_times(subscriber, times)
+        subscriber_repo.set_bulletin_times(subscriber, times)
     elif not subscriber.times:
-        repo.set_bulletin_times(subscriber, default_times)
+        subscriber_repo.set_bulletin_times(subscriber, default_times)
     if not subscriber.active:
         subscriber.subscribed_at = now
     subscriber.active = True

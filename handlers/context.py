@@ -1,24 +1,33 @@
-"""Typed access to what every handler needs, instead of string keys into bot_data."""
+"""Typed access to what every handler needs, instead of string keys into bot_data.
+
+Defined here, below `bot/`: the handlers use these types, and `bot.app` fills them in from its settings.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import datetime, time
 
 from telegram.ext import CallbackContext, ExtBot
 
-if TYPE_CHECKING:
-    from services.bulletins import BulletinService
-    from services.feeds import FeedService
-    from bot.settings import Settings
-    from storage.session import Database
+from services.bulletins import BulletinService
+from services.feeds import FeedService
+from storage.session import Database
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """The part of the bot's settings that handlers read."""
+
+    admin_ids: frozenset[int]  # who may run the admin commands
+    default_timezone: str  # IANA name given to a new chat
+    bulletin_times: tuple[time, ...]  # a new subscriber's times when they choose none
+
+
+@dataclass(frozen=True, slots=True)
 class BotServices:
-    settings: Settings
+    settings: ChatSettings
     db: Database
     bulletins: BulletinService
     feeds: FeedService
@@ -31,10 +40,11 @@ SERVICES_KEY = "services"  # the one place bot_data is keyed by a string
 class NewsContext(CallbackContext[ExtBot[None], dict, dict, dict]):
     @property
     def services(self) -> BotServices:
-        return self.bot_data[SERVICES_KEY]  # type: ignore[no-any-return]
+        services: BotServices = self.bot_data[SERVICES_KEY]
+        return services
 
     @property
-    def settings(self) -> Settings:
+    def settings(self) -> ChatSettings:
         return self.services.settings
 
     @property
@@ -51,4 +61,3 @@ class NewsContext(CallbackContext[ExtBot[None], dict, dict, dict]):
     @property
     def feeds(self) -> FeedService:
         return self.services.feeds
-

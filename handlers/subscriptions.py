@@ -15,8 +15,7 @@ from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from handlers.context import NewsContext
-from services.schedule import find_timezone
-from bot.settings import parse_time_of_day
+from services.schedule import find_timezone, parse_time_of_day
 from compose.buttons import MAX_TIMES, SettingsOff, SettingsOn, SettingsTimes, Subscribe
 from compose.html import escape
 from handlers.common import (
@@ -30,7 +29,7 @@ from handlers.common import (
     reschedule,
 )
 from storage.models import Subscriber
-from storage.repositories import cancel_pending_deliveries
+from storage.deliveries import cancel_pending_deliveries
 
 # Buttons under /settings; the message is edited in place to show the result.
 SETTINGS_BUTTONS = re.compile("|".join(kind.pattern().pattern for kind in (SettingsOn, SettingsOff, SettingsTimes)))

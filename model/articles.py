@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from model.identity import MAX_URL_LENGTH, content_fingerprint
 from model.text import clean_line, clean_text, clean_url
-from model.identity import MAX_URL_LENGTH
 
 # The most characters ingest stores in each bounded column (storage.models sizes its columns with these).
 MAX_TITLE_CHARS = 300  # articles.title is TEXT, but a headline this long is not one; as sources.title
@@ -21,7 +18,6 @@ MAX_NAME_CHARS = 200  # one author or topic (JSON lists without a column limit: 
 MAX_FEED_TITLE_CHARS = 300  # sources.title
 MAX_LANGUAGE_CHARS = 35  # sources.language: RFC 5646 tags that matter fit in 35 (its section 4.4.1)
 MAX_URL_CHARS = MAX_URL_LENGTH  # sources.url, sources.site_url, articles.canonical_url
-MAX_GUID_CHARS = 512  # articles.guid: longer feed ids are stored as their SHA-256 (storage.repositories.guid_key)
 
 
 class ArticleParseError(ValueError):
@@ -80,18 +76,3 @@ class ParsedArticle:
     def fingerprint(self) -> str:
         """Identity of the story's text: same title and body (modulo case, spacing, punctuation) -> same value."""
         return content_fingerprint(self.title, self.body)
-
-
-_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
-
-
-def content_fingerprint(title: str, body: str) -> str:
-    def norm(text: str) -> str:
-        text = unicodedata.normalize("NFKC", text).casefold()
-        return _NON_WORD.sub(" ", text).strip()
-
-    digest = hashlib.sha256()
-    digest.update(norm(title).encode())
-    digest.update(b"\x00")
-    digest.update(norm(body).encode())
-    return digest.hexdigest()

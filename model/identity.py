@@ -1,7 +1,14 @@
-"""Canonical article URLs: the key that makes one story reached through different links one row."""
+"""Story identity: what makes one story one row, however it reaches us.
+
+Three keys, tried in this order by storage: the entry's GUID within its feed (`guid_key`), the canonical URL
+(`canonical_url`: one story reached through different links), and the text itself (`content_fingerprint`).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 # Query parameters that only say how a reader arrived (campaigns, ad clicks, newsletters, social shares).
@@ -46,3 +53,28 @@ def canonical_url(url: str | None) -> str | None:
     kept = [pair for pair in parts.query.split("&") if pair and not is_tracking_parameter(unquote_plus(pair.split("=", 1)[0]))]
     result = urlunsplit((scheme, host, parts.path or "/", "&".join(kept), ""))
     return result if len(result) <= MAX_URL_LENGTH else None
+
+
+# Longer feed GUIDs are stored as their SHA-256 (the column is indexed, and indexes limit key length).
+MAX_GUID_CHARS = 512
+
+
+def guid_key(guid: str | None) -> str | None:
+    if not guid:
+        return None
+    return guid if len(guid) <= MAX_GUID_CHARS else "sha256:" + hashlib.sha256(guid.encode()).hexdigest()
+
+
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def content_fingerprint(title: str, body: str) -> str:
+    def norm(text: str) -> str:
+        text = unicodedata.normalize("NFKC", text).casefold()
+        return _NON_WORD.sub(" ", text).strip()
+
+    digest = hashlib.sha256()
+    digest.update(norm(title).encode())
+    digest.update(b"\x00")
+    digest.update(norm(body).encode())
+    return digest.hexdigest()

@@ -19,7 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from delivery.engine import DeliveryEngine, RunSummary
 from services.schedule import next_for_subscriber
 from compose.bulletins import bulletin_heading, render_bulletin
-from storage import repositories as repo
+from storage import articles as article_repo
+from storage import deliveries as delivery_repo
+from storage import subscribers as subscriber_repo
 from storage.models import Article, Subscriber
 from storage.session import Database
 from storage.types import utcnow
@@ -67,7 +69,7 @@ class BulletinService:
         after: tuple[datetime, int] | None = None
         while not self._stopping:
             async with self.db.session() as session:
-                page = await repo.due_subscribers(session, now, limit=PREPARE_PAGE, after=after)
+                page = await subscriber_repo.due_subscribers(session, now, limit=PREPARE_PAGE, after=after)
             if not page:
                 break
             after = page[-1]
@@ -76,10 +78,10 @@ class BulletinService:
 
     async def _prepare_page(self, subscriber_ids: Sequence[int], now: datetime) -> int:
         compose = _PageComposer(self.bulletin_size, now)
-        moves: list[repo.ScheduleMove] = []
-        bulletins: list[repo.NewBulletin] = []
+        moves: list[subscriber_repo.ScheduleMove] = []
+        bulletins: list[delivery_repo.NewBulletin] = []
         async with self.db.session() as session:
-            for subscriber in await repo.subscribers_by_ids(session, subscriber_ids):
+            for subscriber in await subscriber_repo.subscribers_by_ids(session, subscriber_ids):
                 slot = subscriber.next_bulletin_at
                 if not subscriber.active or slot is None or slot > now:
                     continue
@@ -91,14 +93,14 @@ class BulletinService:
                     log.error("bulletin for subscriber %s skipped: %s", subscriber.id, exc)
                     continue
                 if bulletin is None:
-                    moves.append(repo.ScheduleMove(subscriber.id, following))
+                    moves.append(subscriber_repo.ScheduleMove(subscriber.id, following))
                     continue
-                moves.append(repo.ScheduleMove(subscriber.id, following, max(bulletin.article_ids)))
+                moves.append(subscriber_repo.ScheduleMove(subscriber.id, following, max(bulletin.article_ids)))
                 bulletins.append(bulletin)
-            moved = await repo.advance_due_schedules(session, moves, now=now)
+            moved = await subscriber_repo.advance_due_schedules(session, moves, now=now)
             # A subscriber another process moved first gets its bulletin from that process, not this one.
             bulletins = [bulletin for bulletin in bulletins if bulletin.subscriber_id in moved]
-            await repo.insert_bulletins(session, bulletins, kind="scheduled", now=now)
+            await delivery_repo.insert_bulletins(session, bulletins, kind="scheduled", now=now)
         return len(bulletins)
 
     async def prepare_now(self, session: AsyncSession, subscriber: Subscriber, *, kind: str) -> int | None:
@@ -110,8 +112,8 @@ class BulletinService:
         bulletin = await _PageComposer(self.bulletin_size, now)(session, subscriber, slot_at=None)
         if bulletin is None:
             return None
-        await repo.move_marks(session, {bulletin.subscriber_id: max(bulletin.article_ids)}, now=now)
-        [delivery_id] = await repo.insert_bulletins(session, [bulletin], kind=kind, now=now)
+        await subscriber_repo.move_marks(session, {bulletin.subscriber_id: max(bulletin.article_ids)}, now=now)
+        [delivery_id] = await delivery_repo.insert_bulletins(session, [bulletin], kind=kind, now=now)
         return delivery_id
 
     async def prepare_for_everyone(self) -> int:
@@ -122,9 +124,9 @@ class BulletinService:
         after = 0
         while not self._stopping:
             compose = _PageComposer(self.bulletin_size, now)
-            bulletins: list[repo.NewBulletin] = []
+            bulletins: list[delivery_repo.NewBulletin] = []
             async with self.db.session() as session:
-                page = await repo.active_subscribers_page(session, after=after, limit=PREPARE_PAGE)
+                page = await subscriber_repo.active_subscribers_page(session, after=after, limit=PREPARE_PAGE)
                 if not page:
                     break
                 after = page[-1].id
@@ -136,8 +138,8 @@ class BulletinService:
                         continue
                     if bulletin is not None:
                         bulletins.append(bulletin)
-                await repo.move_marks(session, {b.subscriber_id: max(b.article_ids) for b in bulletins}, now=now)
-                await repo.insert_bulletins(session, bulletins, kind="broadcast", now=now)
+                await subscriber_repo.move_marks(session, {b.subscriber_id: max(b.article_ids) for b in bulletins}, now=now)
+                await delivery_repo.insert_bulletins(session, bulletins, kind="broadcast", now=now)
             prepared += len(bulletins)
         return prepared
 
@@ -170,16 +172,16 @@ class _PageComposer:
 
     async def __call__(
         self, session: AsyncSession, subscriber: Subscriber, *, slot_at: datetime | None
-    ) -> repo.NewBulletin | None:
+    ) -> delivery_repo.NewBulletin | None:
         """The subscriber's bulletin, or None when nothing is new. Raises KeyError for an unknown zone."""
         local_now = self.now.astimezone(ZoneInfo(subscriber.timezone))
         mark = subscriber.last_article_id
         if mark not in self._articles:
-            self._articles[mark] = await repo.articles_after(session, mark, self.bulletin_size)
+            self._articles[mark] = await article_repo.articles_after(session, mark, self.bulletin_size)
         articles = self._articles[mark]
         if not articles:
             return None
         key = (mark, bulletin_heading(local_now))
         if key not in self._texts:
             self._texts[key] = render_bulletin(articles, local_now=local_now)
-        return repo.NewBulletin(subscriber.id, subscriber.chat_id, self._texts[key], [a.id for a in articles], slot_at)
+        return delivery_repo.NewBulletin(subscriber.id, subscriber.chat_id, self._texts[key], [a.id for a in articles], slot_at)

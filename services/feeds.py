@@ -10,7 +10,7 @@ One poll of one source:
 4. store every new or changed entry, every completed page and the source's new state in ONE transaction.
 Any failure (network, HTTP status, not a feed, empty feed, oversized, timeout, a bug) rolls that transaction
 back and records the error on the source in a separate one, with an exponential backoff; other sources are
-not affected. A source failing for long (storage.sources.needs_report) is reported once to the admins, and
+not affected. A source failing for long (model.sources: REPORT_AFTER_FAILURES, REPORT_AFTER) is reported once to the admins, and
 they are told again when it recovers.
 
 In the bot, the periodic job (run_job) only starts polls: each poll of a due source is a task of its own, at most
@@ -22,21 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from telegram import Bot
-
-from bot.admins import tell_admins
 from compose.sources import render_failure_report, render_recovery
 from ingest.feeds import FeedEntry, FeedError, ParsedFeed, discover_feed_links, parse_feed, sniff
 from ingest.fetch import FetchError, FetchResult, Fetcher
 from ingest.pages import HostGates, PageFill, fill_pages
 from model.articles import MAX_FEED_TITLE_CHARS, ParsedArticle
 from model.identity import canonical_url
-from storage import repositories as repo
+from model.identity import guid_key
+from storage import articles as article_repo
 from storage import sources as source_repo
 from storage.models import Source
 from storage.session import Database
@@ -121,7 +119,7 @@ class _Found:
     todo: list[FeedEntry]  # new entries, and this source's entries whose feed text changed
     changed: set[int]  # indexes in `todo` of the changed ones (they have a row already)
     unchanged: int
-    pending: list[repo.PendingPage]  # stored articles of this source still waiting for their page, newest first
+    pending: list[article_repo.PendingPage]  # stored articles of this source still waiting for their page, newest first
 
 
 @dataclass
@@ -131,7 +129,12 @@ class _Pages:
     articles: list[ParsedArticle]  # `todo`'s articles, completed where their page was fetched
     tries: list[int | None]  # page_tries_left for each of them
     deferred: set[int]  # changed entries whose page was not tried: stored on a later poll instead (see _fetch_pages)
-    rows: list[tuple[repo.PendingPage, PageFill]]  # stored articles whose page was tried
+    rows: list[tuple[article_repo.PendingPage, PageFill]]  # stored articles whose page was tried
+
+
+# Sends a report (Telegram HTML) to the admins. True when it is done with: someone got it, or there is nobody to
+# tell; False (nobody could be reached) keeps a failing source unreported, so the next run tries again.
+AdminReport = Callable[[str], Awaitable[bool]]
 
 
 class FeedService:
@@ -149,8 +152,12 @@ class FeedService:
         allow_private_urls: bool = False,
         page_fetches_per_poll: int = 10,
         poll_timeout: float = 120.0,
+        report_to_admins: AdminReport | None = None,
+        configured_feeds: Sequence[str] = (),
     ) -> None:
         self.db = db
+        self.configured_feeds = tuple(configured_feeds)  # the FEEDS setting: added (unchecked) by the first job run
+        self.report_to_admins = report_to_admins  # None: nothing is reported (`newsbot sources poll`)
         self.clock = clock
         self.concurrency = concurrency
         self.page_concurrency = page_concurrency
@@ -172,8 +179,6 @@ class FeedService:
         self._starting = asyncio.Lock()  # one look at the due sources at a time
         self._reporting = asyncio.Lock()  # one admin report at a time, so no source is reported twice
         self._stopping = False
-        self._bot: Bot | None = None
-        self._admins: list[int] = []
         self._finished: list[PollResult] = []  # the job's polls that ended since its previous run
         # SQLite has one writer: polls that store at the same time only wait on its lock in sleeps of up to
         # 100 ms. Taking turns here instead keeps fetching and parsing concurrent and storing back to back.
@@ -258,7 +263,7 @@ class FeedService:
 
     # ------------------------------------------------------------------ the job: polls in slots
 
-    async def run_job(self, bot: Bot, *, admin_ids: Iterable[int], feeds: Sequence[str] = ()) -> PollSummary:
+    async def run_job(self) -> PollSummary:
         """What the periodic job does: add configured feeds once, start polls of due sources, tell admins.
 
         It does not wait for the polls: each is a task of its own, `concurrency` at most, and one that ends starts
@@ -266,9 +271,8 @@ class FeedService:
         """
         if self._stopping:
             return PollSummary()
-        self._bot, self._admins = bot, sorted(set(admin_ids))
         if not self._configured:
-            await self.ensure_sources(feeds)
+            await self.ensure_sources(self.configured_feeds)
             self._configured = True
         finished, self._finished = PollSummary(self._finished), []
         if finished.results:
@@ -343,10 +347,10 @@ class FeedService:
                 log.error("feed poller: after polling source %s", source_id, exc_info=True)
 
     async def _report(self, recovered: Sequence[PollResult] = ()) -> None:
-        if self._bot is None:
+        if self.report_to_admins is None:
             return
         async with self._reporting:
-            await self.report(self._bot, self._admins, recovered)
+            await self.report(recovered)
 
     def _claim(self, source_id: int) -> asyncio.Future[PollResult | None] | None:
         """Mark the source as being polled; None when it is already (`self._polls[source_id]` gives that poll)."""
@@ -489,7 +493,7 @@ class FeedService:
             tries = [pages.tries[i] for i in stored_entries] + [None] * len(completed_rows)
             for article, _ in batch:
                 article.source = source.title or article.source
-            stored_all = await repo.store_articles(
+            stored_all = await article_repo.store_articles(
                 session, batch, now=now, source_id=source_id, seen_at=now, page_tries=tries
             )
             for position, stored in enumerate(stored_all):
@@ -501,7 +505,7 @@ class FeedService:
                     poll.unchanged += 1
             # Stored articles whose page was tried: done with, or cut off and one try fewer left.
             tries_left = {row.article_id: _tries_after(fill, row.tries_left) for row, fill in pages.rows}
-            await repo.set_page_tries(session, tries_left)
+            await article_repo.set_page_tries(session, tries_left)
             moved_to = None
             if feed is not None:  # a 304 keeps what the source knows
                 moved_to = result.moved_to
@@ -537,13 +541,13 @@ class FeedService:
         if not self._pages_on:
             return pages
         # (newest first key, index in todo or None, the stored article or None, the article to complete)
-        wanted: list[tuple[datetime, int | None, repo.PendingPage | None, ParsedArticle]] = []
+        wanted: list[tuple[datetime, int | None, article_repo.PendingPage | None, ParsedArticle]] = []
         for i, entry in enumerate(todo):
             if entry.summary_only:
                 pages.tries[i] = PAGE_TRIES
                 wanted.append((entry.article.published_at or now, i, None, entry.article))
         # A stored article that a new or changed entry of this feed stands for is completed as that entry.
-        guids = {key for key in (repo.guid_key(entry.article.guid) for entry in todo) if key}
+        guids = {key for key in (guid_key(entry.article.guid) for entry in todo) if key}
         urls = {url for url in (canonical_url(entry.article.url) for entry in todo) if url}
         for row in found.pending:
             if row.parsed.guid not in guids and row.canonical_url not in urls:
@@ -577,7 +581,7 @@ class FeedService:
         """Entries to store (new ones, and this source's own entries whose feed text changed), and the source's
         stored articles still waiting for their page."""
         async with self.db.session() as session:
-            known = await repo.known_entries(
+            known = await article_repo.known_entries(
                 session,
                 source_id,
                 guids=[e.article.guid for e in entries if e.article.guid],
@@ -588,7 +592,7 @@ class FeedService:
             found = _Found(todo=[], changed=set(), unchanged=0, pending=[])
             seen_in_this_feed: set[str] = set()
             for entry in entries:
-                key = repo.guid_key(entry.article.guid)
+                key = guid_key(entry.article.guid)
                 canonical = canonical_url(entry.article.url)
                 identity = f"g:{key}" if key else f"u:{canonical}" if canonical else f"h:{entry.entry_hash}"
                 if identity in seen_in_this_feed:
@@ -610,25 +614,24 @@ class FeedService:
             if self._pages_on:
                 # Enough to fill the page budget even when changed entries stand for some of them.
                 limit = self.page_fetches_per_poll + len(found.changed)
-                found.pending = await repo.pending_pages(session, source_id, limit)
+                found.pending = await article_repo.pending_pages(session, source_id, limit)
         return found
 
     # ------------------------------------------------------------------ telling the admins
 
-    async def report(
-        self, bot: Bot, admin_ids: Iterable[int], recovered: Sequence[PollResult] = (), *, now: datetime | None = None
-    ) -> int:
+    async def report(self, recovered: Sequence[PollResult] = (), *, now: datetime | None = None) -> int:
         """Tell admins about sources failing for long (once per failing streak) and about recoveries.
 
         Returns how many sources were reported as failing.
         """
+        if self.report_to_admins is None:
+            return 0
         now = now or self.clock()
-        admins = sorted(set(admin_ids))
         for result in recovered:
             async with self.db.session() as session:
                 source = await source_repo.get_source(session, result.source_id)
             if source is not None:
-                await tell_admins(bot, admins, render_recovery(source), html=True)
+                await self.report_to_admins(render_recovery(source))
         async with self.db.session() as session:
             failing = await source_repo.sources_to_report(session, now)
         reported = 0
@@ -637,10 +640,7 @@ class FeedService:
                 "source %s (%s) has failed %s times in a row since %s: %s",
                 source.id, source.url, source.consecutive_failures, source.failing_since, source.last_error,
             )  # fmt: skip
-            told = await tell_admins(bot, admins, render_failure_report(source, now), html=True)
-            if told or not admins:
-                if not admins:
-                    log.warning("no ADMIN_IDS set: nobody to tell that source %s keeps failing", source.id)
+            if await self.report_to_admins(render_failure_report(source, now)):
                 async with self.db.session() as session:
                     row = await source_repo.get_source(session, source.id)
                     if row is not None and row.reported_at is None:

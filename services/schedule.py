@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -10,6 +11,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 if TYPE_CHECKING:
     from storage.models import Subscriber
+
+_TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_time_of_day(text: str) -> time:
+    """'7:05' or '07:05' -> time(7, 5); anything else raises ValueError with a readable message."""
+    match = _TIME_OF_DAY.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a time of day like 07:30")
+    return time(int(match.group(1)), int(match.group(2)))
 
 
 def next_bulletin_at(times: Iterable[time], zone: ZoneInfo, after: datetime) -> datetime | None:

@@ -22,10 +22,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from model.identity import MAX_GUID_CHARS
 from model.articles import (
     MAX_DATELINE_CHARS,
     MAX_FEED_TITLE_CHARS,
-    MAX_GUID_CHARS,
     MAX_LANGUAGE_CHARS,
     MAX_SOURCE_CHARS,
     MAX_URL_CHARS,
@@ -73,7 +73,7 @@ class Article(Base):
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Set for articles that came from a feed (NULL for text files, or once their source is removed).
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
-    # The entry's id in its feed; long ids are stored as their SHA-256 (see storage.repositories).
+    # The entry's id in its feed; long ids are stored as their SHA-256 (model.identity.guid_key).
     guid: Mapped[str | None] = mapped_column(String(MAX_GUID_CHARS))
     # `url` without tracking parameters or fragment, host lower-cased: one story, one row.
     canonical_url: Mapped[str | None] = mapped_column(String(MAX_URL_CHARS))

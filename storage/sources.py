@@ -1,4 +1,4 @@
-"""Feed sources: data access. Like storage.repositories, every function takes the caller's session and never commits."""
+"""Feed sources: data access. Like the other storage modules, every function takes the caller's session and never commits."""
 
 from __future__ import annotations
 
@@ -8,16 +8,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from model.text import clean_line
 from model.articles import MAX_FEED_TITLE_CHARS, MAX_URL_CHARS
+from model.sources import REPORT_AFTER, REPORT_AFTER_FAILURES, backoff
+from model.text import clean_line
 from storage.models import Article, Source
 from storage.session import add_unless_taken
-
-# A failing source waits interval * 2^(failures - 1) before the next try, but never longer than this.
-MAX_BACKOFF = timedelta(hours=6)
-# A source failing this many times in a row, or for this long, is reported to the admins (once per streak).
-REPORT_AFTER_FAILURES = 10
-REPORT_AFTER = timedelta(hours=24)
 
 
 async def get_source(session: AsyncSession, source_id: int) -> Source | None:
@@ -104,15 +99,6 @@ async def article_counts(session: AsyncSession, source_ids: Sequence[int]) -> di
     return {int(source_id): int(count) for source_id, count in rows.all()}
 
 
-def backoff(interval_minutes: int, failures: int) -> timedelta:
-    """Delay before the next try after `failures` failures in a row (the first retry comes after one interval)."""
-    interval = timedelta(minutes=interval_minutes)
-    if failures <= 0:
-        return interval
-    ceiling = max(MAX_BACKOFF, interval)
-    return min(interval * (2 ** min(failures - 1, 20)), ceiling)
-
-
 def record_success(
     source: Source,
     *,
@@ -152,13 +138,6 @@ def record_failure(source: Source, *, now: datetime, error: str) -> None:
 def _error_text(text: str) -> str:
     """Errors quote what servers and parsers said: cleaned like any outside text, so storing them cannot fail."""
     return clean_line(text, 2000)
-
-
-def needs_report(source: Source, now: datetime) -> bool:
-    """Failing long enough to tell the admins, and not told yet in this streak."""
-    if source.reported_at is not None or source.consecutive_failures == 0 or source.failing_since is None:
-        return False
-    return source.consecutive_failures >= REPORT_AFTER_FAILURES or now - source.failing_since >= REPORT_AFTER
 
 
 async def sources_to_report(session: AsyncSession, now: datetime) -> list[Source]:

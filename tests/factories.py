@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from model.articles import ParsedArticle
 from storage.models import Article
-from storage.repositories import store_article
+from storage.articles import store_article
 from storage.session import Database
 
 

@@ -215,7 +215,7 @@ class _TwoPreparers:
         self._reads = {True: 0, False: 0}  # by preparer: is it the other one?
         self._bot_moved_first_page = asyncio.Event()
         self._other_wrote = asyncio.Event()
-        due_subscribers, advance = bot_bulletins.repo.due_subscribers, bot_bulletins.repo.advance_due_schedules
+        due_subscribers, advance = bot_bulletins.subscriber_repo.due_subscribers, bot_bulletins.subscriber_repo.advance_due_schedules
 
         async def ordered_due_subscribers(
             session: AsyncSession, *args: Any, **kwargs: Any
@@ -243,8 +243,8 @@ class _TwoPreparers:
                 self._other_wrote.set()
             return moved
 
-        monkeypatch.setattr(bot_bulletins.repo, "due_subscribers", ordered_due_subscribers)
-        monkeypatch.setattr(bot_bulletins.repo, "advance_due_schedules", ordered_advance)
+        monkeypatch.setattr(bot_bulletins.subscriber_repo, "due_subscribers", ordered_due_subscribers)
+        monkeypatch.setattr(bot_bulletins.subscriber_repo, "advance_due_schedules", ordered_advance)
 
     def _is_other(self, session: AsyncSession) -> bool:
         return session.bind is self.other_engine

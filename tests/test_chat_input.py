@@ -15,7 +15,8 @@ from bot.errors import AlertThrottle, error_kind
 from compose.buttons import parse_int
 from handlers import subscriptions
 from handlers.common import NOT_HERE, STALE_BUTTON
-from storage import repositories as repo
+from storage import articles as article_repo
+
 from tests.conftest import RunningBot
 from tests.factories import add_articles
 
@@ -169,7 +170,7 @@ async def test_a_repeated_error_alerts_admins_once_per_ten_minutes_with_the_coun
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the database fell over")
 
-    monkeypatch.setattr(repo, "latest_articles", broken)
+    monkeypatch.setattr(article_repo, "latest_articles", broken)
     for _ in range(3):
         [reply] = await bot.ask(CHAT, "/headlines")
         assert reply.visible_text == APOLOGY
@@ -180,7 +181,7 @@ async def test_a_repeated_error_alerts_admins_once_per_ten_minutes_with_the_coun
     )
 
     # Another kind of error is not held back by the first one's quiet period.
-    monkeypatch.setattr(repo, "get_article", broken)
+    monkeypatch.setattr(article_repo, "get_article", broken)
     [reply] = await bot.ask(CHAT, "/read 1")
     assert reply.visible_text == APOLOGY
     await settle(bot)

@@ -34,7 +34,7 @@ from model.articles import (
     ParsedArticle,
 )
 from storage.models import Article, Source
-from storage.repositories import MAX_GUID_CHARS
+from model.identity import MAX_GUID_CHARS
 from tests.conftest import DATA
 
 NOW = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)

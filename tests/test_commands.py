@@ -10,7 +10,7 @@ from sqlalchemy import select
 from storage.models import Subscriber
 from tests.conftest import RunningBot
 from tests.factories import add_articles, parsed
-from storage.repositories import store_article
+from storage.articles import store_article
 
 CHAT = 4242
 

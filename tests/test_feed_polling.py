@@ -8,8 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
+from bot.admins import admin_reporter
 from services.feeds import FeedService
-from storage import repositories as repo
+from storage import articles as article_repo
 from storage import sources as source_repo
 from storage.models import Article, Source
 from storage.session import Database
@@ -21,10 +22,17 @@ RSS2 = "rss2-content-encoded.xml"
 
 
 @pytest.fixture
-def service(database: Database) -> FeedService:
+def admins_bot() -> RecordingBot:
+    """What the service's reports to admins 7 and 8 send."""
+    return RecordingBot()
+
+
+@pytest.fixture
+def service(database: Database, admins_bot: RecordingBot) -> FeedService:
     return FeedService(
-        database, clock=lambda: NOW, fetch_timeout=1.0, max_feed_bytes=256 * 1024, default_interval=15, allow_private_urls=True
-    )
+        database, clock=lambda: NOW, fetch_timeout=1.0, max_feed_bytes=256 * 1024, default_interval=15,
+        allow_private_urls=True, report_to_admins=admin_reporter(admins_bot, [7, 8]),  # type: ignore[arg-type]
+    )  # fmt: skip
 
 
 async def add_source(db: Database, url: str, interval: int = 15) -> int:
@@ -246,20 +254,20 @@ async def test_a_failure_while_storing_leaves_nothing_half_written(
     server: FeedServer, service: FeedService, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source_id = await add_source(database, server.serve_file("/feed.xml", RSS2))
-    real_store = repo.store_articles
+    real_store = article_repo.store_articles
 
     async def store_then_fail(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
         await real_store(*args, **kwargs)  # type: ignore[arg-type]
         raise RuntimeError("disk on fire")  # after every article was written in this transaction
 
-    monkeypatch.setattr(repo, "store_articles", store_then_fail)
+    monkeypatch.setattr(article_repo, "store_articles", store_then_fail)
     [result] = (await service.poll(now=NOW)).results
     assert not result.ok and "RuntimeError: disk on fire" in (result.error or "")
     assert await article_count(database) == 0  # rolled back with the rest
     source = await source_row(database, source_id)
     assert source.consecutive_failures == 1 and source.etag is None  # validators not kept: next poll refetches
 
-    monkeypatch.setattr(repo, "store_articles", real_store)
+    monkeypatch.setattr(article_repo, "store_articles", real_store)
     [result] = (await service.poll(now=NOW + timedelta(minutes=15))).results
     assert result.ok and len(result.added) == 3
 
@@ -290,19 +298,19 @@ async def test_backoff_grows_is_capped_and_the_source_recovers_by_itself(
 
 
 async def test_long_failure_is_reported_once_to_admins_and_recovery_too(
-    server: FeedServer, service: FeedService, database: Database
+    server: FeedServer, service: FeedService, database: Database, admins_bot: RecordingBot
 ) -> None:
     # Every 5 minutes: ten failures (backoff 5, 10, ... 320, then 360 min) come before 24 hours have passed.
     source_id = await add_source(database, server.serve("/down.xml", status=500), interval=5)
-    bot = RecordingBot()
+    bot = admins_bot
     now = NOW
     for attempt in range(1, 10):
         await service.poll_due(now=now)
-        assert await service.report(bot, [7, 8], now=now) == 0  # type: ignore[arg-type]
+        assert await service.report(now=now) == 0
         now = (await source_row(database, source_id)).next_poll_at  # type: ignore[assignment]
     assert bot.sent == [] and now - NOW < timedelta(hours=24)
     await service.poll_due(now=now)  # the tenth failure in a row
-    assert await service.report(bot, [7, 8], now=now) == 1  # type: ignore[arg-type]
+    assert await service.report(now=now) == 1
     assert [chat for chat, _ in bot.sent] == [7, 8]
     assert "Source #1 keeps failing" in bot.sent[0][1] and "HTTP 500" in bot.sent[0][1]
     assert server.url("/down.xml") in bot.sent[0][1]
@@ -311,7 +319,7 @@ async def test_long_failure_is_reported_once_to_admins_and_recovery_too(
     # Still failing: not reported again.
     now = (await source_row(database, source_id)).next_poll_at  # type: ignore[assignment]
     await service.poll_due(now=now)
-    assert await service.report(bot, [7, 8], now=now) == 0  # type: ignore[arg-type]
+    assert await service.report(now=now) == 0
     assert len(bot.sent) == 2
 
     # It works again: admins hear so, and a later streak would be reported afresh.
@@ -319,7 +327,7 @@ async def test_long_failure_is_reported_once_to_admins_and_recovery_too(
     now = (await source_row(database, source_id)).next_poll_at  # type: ignore[assignment]
     summary = await service.poll_due(now=now)
     assert summary.results[0].recovered
-    await service.report(bot, [7, 8], recovered=summary.results, now=now)  # type: ignore[arg-type]
+    await service.report(summary.results, now=now)
     assert [text for _, text in bot.sent[2:]] == ["✅ Source #1 works again: The Harbour Gazette – World"] * 2
     assert (await source_row(database, source_id)).reported_at is None
 
@@ -328,11 +336,10 @@ async def test_a_day_of_failures_is_reported_even_with_few_attempts(
     server: FeedServer, service: FeedService, database: Database
 ) -> None:
     source_id = await add_source(database, server.url("/never.xml"), interval=600)
-    bot = RecordingBot()
     await service.poll_due(now=NOW)
-    assert await service.report(bot, [7], now=NOW + timedelta(hours=23)) == 0  # type: ignore[arg-type]
+    assert await service.report(now=NOW + timedelta(hours=23)) == 0
     await service.poll_due(now=NOW + timedelta(hours=24))
-    assert await service.report(bot, [7], now=NOW + timedelta(hours=24)) == 1  # type: ignore[arg-type]
+    assert await service.report(now=NOW + timedelta(hours=24)) == 1
     source = await source_row(database, source_id)
     assert source.consecutive_failures == 2 and source.reported_at is not None
 

@@ -17,16 +17,16 @@ from bot.cli import sources as sources_cli
 from services.feeds import FeedService
 from bot.settings import Settings
 from ingest.feeds import ParsedFeed
+from model.identity import MAX_GUID_CHARS
 from model.articles import (
     MAX_DATELINE_CHARS,
     MAX_FEED_TITLE_CHARS,
-    MAX_GUID_CHARS,
     MAX_LANGUAGE_CHARS,
     MAX_SOURCE_CHARS,
     MAX_URL_CHARS,
     ParsedArticle,
 )
-from storage import repositories as repo
+from storage import articles as article_repo
 from storage import sources as source_repo
 from storage.models import Article, Source
 from storage.session import Database
@@ -104,7 +104,7 @@ async def test_the_worst_text_is_stored_on_both_databases(database: Database) ->
     async with database.session() as session:
         source, _ = await source_repo.add_source(session, "https://e.example/feed.json", interval_minutes=15, now=NOW,
                                                  title=feed.title, site_url=feed.site_url, language=feed.language)  # fmt: skip
-        [result] = await repo.store_articles(session, [(article, "hash")], now=NOW, source_id=source.id, seen_at=NOW)
+        [result] = await article_repo.store_articles(session, [(article, "hash")], now=NOW, source_id=source.id, seen_at=NOW)
         assert result.created
     [row], [source] = await stored(database_url(database))
     assert row.title == ("\ufffd \ufffd 😀 " + ODD + "Title" + "t" * 400)[:300] and "\x00" not in row.body

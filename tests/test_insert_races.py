@@ -22,7 +22,8 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from model.articles import ParsedArticle
-from storage import repositories as repo
+from storage import articles as article_repo
+from storage import subscribers as subscriber_repo
 from storage.models import Article, Source, Subscriber
 from storage.session import Database
 from storage.sources import add_source
@@ -91,7 +92,7 @@ async def count(database: Database, model: type) -> int:
 
 async def test_a_subscriber_created_by_two_writers_at_once_is_one_row(database: Database) -> None:
     async def create(session: AsyncSession, label: str) -> int:
-        subscriber = await repo.get_or_create_subscriber(
+        subscriber = await subscriber_repo.get_or_create_subscriber(
             session, chat_id=55, chat_type="private", name=label, language="en", default_timezone="UTC"
         )
         await session.flush()
@@ -100,7 +101,7 @@ async def test_a_subscriber_created_by_two_writers_at_once_is_one_row(database: 
     first_id, second_id = await race(database, create)
     assert first_id == second_id and await count(database, Subscriber) == 1
     async with database.session() as session:
-        assert (await repo.get_subscriber(session, 55)).name == "second"  # type: ignore[union-attr]
+        assert (await subscriber_repo.get_subscriber(session, 55)).name == "second"  # type: ignore[union-attr]
 
 
 async def test_a_source_added_by_two_writers_at_once_is_one_row(database: Database) -> None:
@@ -116,7 +117,7 @@ async def test_an_article_stored_by_two_writers_at_once_is_one_row(database: Dat
     story = ParsedArticle(title="Harbour park approved", paragraphs=["The council voted 31 to 4."], url="https://news.example/a/1")
 
     async def create(session: AsyncSession, _label: str) -> int:
-        return (await repo.store_article(session, story, now=NOW)).article.id
+        return (await article_repo.store_article(session, story, now=NOW)).article.id
 
     first_id, second_id = await race(database, create)
     assert first_id == second_id and await count(database, Article) == 1

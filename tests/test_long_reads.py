@@ -9,7 +9,7 @@ from sqlalchemy import delete
 
 from compose.articles import PARTS_PER_BATCH, render_article
 from storage.models import Article
-from storage.repositories import store_article
+from storage.articles import store_article
 from tests.conftest import RunningBot
 from tests.factories import add_articles, parsed
 

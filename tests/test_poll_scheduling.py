@@ -14,6 +14,7 @@ from email.utils import format_datetime
 import pytest
 from sqlalchemy import select
 
+from bot.admins import admin_reporter
 from services.feeds import PAGE_TRIES, FeedService
 from storage.models import Article
 from storage.session import Database
@@ -110,12 +111,12 @@ async def test_a_slow_source_holds_one_slot_while_the_others_are_polled(
     release = asyncio.Event()
     slow = await add_source(database, server.serve_file("/slow.xml", RSS2, hold=release))
     fast = await add_source(database, server.serve_file("/fast.json", "jsonfeed.json", content_type="application/feed+json"))
-    service = make_service(database)
-    watched = Watched(service, monkeypatch)
     bot = RecordingBot()
+    service = make_service(database, report_to_admins=admin_reporter(bot, [7]))
+    watched = Watched(service, monkeypatch)
 
     # The job starts both polls and returns; the fast source is polled while the slow one's feed is still held.
-    await asyncio.wait_for(service.run_job(bot, admin_ids=[7]), LIMIT)  # type: ignore[arg-type]
+    await asyncio.wait_for(service.run_job(), LIMIT)
     await watched.wait_ended(fast)
     await asyncio.wait_for(server.wait_for_request("/slow.xml"), LIMIT)
     assert not watched.ended[slow].is_set()
@@ -123,7 +124,7 @@ async def test_a_slow_source_holds_one_slot_while_the_others_are_polled(
 
     # Ticks while the slow source is in flight (it is still due) do not poll it again; neither does `poll`, which
     # waits for that same poll and returns its result.
-    summary = await asyncio.wait_for(service.run_job(bot, admin_ids=[7]), LIMIT)  # type: ignore[arg-type]
+    summary = await asyncio.wait_for(service.run_job(), LIMIT)
     assert [result.source_id for result in summary.results] == [fast]  # the polls that ended since the last tick
     joined = asyncio.create_task(service.poll([slow]))
     release.set()
@@ -147,7 +148,7 @@ async def test_a_due_source_starts_as_soon_as_a_slot_is_free(
     service = make_service(database, concurrency=2)
     watched = Watched(service, monkeypatch)
 
-    await asyncio.wait_for(service.run_job(RecordingBot(), admin_ids=[]), LIMIT)  # type: ignore[arg-type]
+    await asyncio.wait_for(service.run_job(), LIMIT)
     await asyncio.wait_for(server.wait_for_request("/a.xml"), LIMIT)
     await asyncio.wait_for(server.wait_for_request("/b.json"), LIMIT)
     assert server.requests_to("/c.xml") == []  # both slots are taken: c waits
@@ -169,14 +170,14 @@ async def test_stopping_cancels_polls_in_flight_and_starts_no_more(
 ) -> None:
     held = await add_source(database, server.serve_file("/held.xml", RSS2, hold=asyncio.Event()))
     service = make_service(database)
-    await asyncio.wait_for(service.run_job(RecordingBot(), admin_ids=[]), LIMIT)  # type: ignore[arg-type]
+    await asyncio.wait_for(service.run_job(), LIMIT)
     await asyncio.wait_for(server.wait_for_request("/held.xml"), LIMIT)
 
     await asyncio.wait_for(service.stop(), LIMIT)
     await asyncio.wait_for(service.wait_idle(), LIMIT)  # nothing left running
     source = await source_row(database, held)
     assert source.last_polled_at is None and source.next_poll_at is None  # nothing stored: still due at the next start
-    assert (await asyncio.wait_for(service.run_job(RecordingBot(), admin_ids=[]), LIMIT)).results == []  # type: ignore[arg-type]
+    assert (await asyncio.wait_for(service.run_job(), LIMIT)).results == []
     await asyncio.wait_for(service.wait_idle(), LIMIT)
     assert len(server.requests_to("/held.xml")) == 1
 
@@ -192,10 +193,10 @@ async def test_a_poll_that_crashes_is_not_restarted_at_once(
     monkeypatch.setattr(source_repo, "record_failure", database_trouble)  # the failure cannot even be recorded
     await add_source(database, server.url("/missing.xml"))
     service = make_service(database)
-    await asyncio.wait_for(service.run_job(RecordingBot(), admin_ids=[]), LIMIT)  # type: ignore[arg-type]
+    await asyncio.wait_for(service.run_job(), LIMIT)
     await asyncio.wait_for(service.wait_idle(), LIMIT)  # still due, but left to the job's next run
     assert len(server.requests_to("/missing.xml")) == 1
-    await asyncio.wait_for(service.run_job(RecordingBot(), admin_ids=[]), LIMIT)  # type: ignore[arg-type]
+    await asyncio.wait_for(service.run_job(), LIMIT)
     await asyncio.wait_for(service.wait_idle(), LIMIT)
     assert len(server.requests_to("/missing.xml")) == 2
 

@@ -14,7 +14,8 @@ from aiohttp import web
 from bot.logs import QuietJsonErrors, RedactingFormatter, redact
 from delivery.transport import BotApiTransport
 from fakebot import FakeBotAPI
-from storage import repositories as repo
+from storage import articles as article_repo
+
 from tests.conftest import TEST_TOKEN, Clock, start_bot
 from tests.test_cli import clean_env, newsbot
 
@@ -93,7 +94,7 @@ async def test_an_error_while_handling_an_update_logs_no_token(
         raise RuntimeError(f"upstream answered 502 for /BOT{TEST_TOKEN.upper()}/GETARTICLE")
 
     async with start_bot(fake_api, db_url, clock) as running:
-        monkeypatch.setattr(repo, "get_article", echoing_failure)
+        monkeypatch.setattr(article_repo, "get_article", echoing_failure)
         [apology] = await running.ask(5, "/read 1")
         assert "something went wrong" in apology.visible_text
         await fake_api.wait_for_messages(999, 1)  # the admin alert: the error handler has logged by now

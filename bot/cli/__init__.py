@@ -144,7 +144,7 @@ async def _ingest_one(db: Database, name: str, label: str, *, allow_private_urls
     """Store one file or URL, printing one line per article or one line saying why not; whether it was readable."""
     from ingest.plaintext import parse_plaintext
     from model.articles import ArticleParseError
-    from storage.repositories import store_article
+    from storage.articles import store_article
 
     # Feeds and pages; None: plain text.
     handled = await sources_cli.ingest_feed_or_page(db, name, label, allow_private_urls=allow_private_urls)

@@ -58,7 +58,7 @@ async def bulletin_send(settings: Settings, *, everyone: bool) -> int:
 
 async def deliveries_command(settings: Settings, args: argparse.Namespace) -> int:
     from bot.runner import prepare_database
-    from storage import repositories as repo
+    from storage import deliveries as delivery_repo
     from storage.models import DeliveryStatus
     from storage.session import Database
 
@@ -67,11 +67,11 @@ async def deliveries_command(settings: Settings, args: argparse.Namespace) -> in
         await prepare_database(db)
         async with db.session() as session:
             if args.deliveries_command == "retry":
-                count = await repo.retry_failed_deliveries(session, args.ids)
+                count = await delivery_repo.retry_failed_deliveries(session, args.ids)
                 print(f"queued {count} failed deliver{'y' if count == 1 else 'ies'} again")
                 return 0
-            counts = await repo.delivery_counts(session)
-            run = await repo.last_run(session)
+            counts = await delivery_repo.delivery_counts(session)
+            run = await delivery_repo.last_run(session)
     finally:
         await db.dispose()
     for status in DeliveryStatus:

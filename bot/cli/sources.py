@@ -204,7 +204,7 @@ async def _ingest_document(
 
 
 async def _store(db: Database, articles: Sequence[ParsedArticle], labels: Sequence[str], *, now: datetime) -> None:
-    from storage.repositories import store_articles
+    from storage.articles import store_articles
 
     async with db.session() as session:
         results = await store_articles(session, [(article, None) for article in articles], now=now, seen_at=now)

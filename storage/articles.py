@@ -1,25 +1,23 @@
-"""Data access. Every function takes the caller's session and never commits: the unit of work does."""
+"""Articles: storing a parsed article once per story, and reading them back. Every function takes the caller's
+session and never commits: the unit of work does."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from model.articles import ParsedArticle
-from model.identity import canonical_url
-from storage.models import Article, BulletinTime, Delivery, DeliveryArticle, DeliveryRun, DeliveryStatus, Subscriber
+from model.identity import canonical_url, guid_key
+from storage.models import (
+    Article,
+)
 from storage.session import add_unless_taken
-from storage.types import UTCDateTime
-
-
-# ---------------------------------------------------------------- articles
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,16 +25,6 @@ class StoreResult:
     article: Article
     created: bool
     updated: bool = False  # an existing article was rewritten with a changed feed entry
-
-
-# Longer feed GUIDs are stored as their SHA-256 (the column is indexed, and indexes limit key length).
-MAX_GUID_CHARS = 512
-
-
-def guid_key(guid: str | None) -> str | None:
-    if not guid:
-        return None
-    return guid if len(guid) <= MAX_GUID_CHARS else "sha256:" + hashlib.sha256(guid.encode()).hexdigest()
 
 
 async def store_article(
@@ -404,286 +392,3 @@ async def articles_after(session: AsyncSession, after_id: int, limit: int) -> li
 
 async def newest_article_id(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.coalesce(func.max(Article.id), 0))) or 0)
-
-
-# ---------------------------------------------------------------- subscribers
-
-
-async def get_subscriber(session: AsyncSession, chat_id: int) -> Subscriber | None:
-    return await session.scalar(select(Subscriber).where(Subscriber.chat_id == chat_id))
-
-
-async def get_or_create_subscriber(
-    session: AsyncSession,
-    *,
-    chat_id: int,
-    chat_type: str,
-    name: str,
-    language: str | None,
-    default_timezone: str,
-) -> Subscriber:
-    """The chat's row, created (not subscribed) on first contact; name and type kept current."""
-    subscriber = await get_subscriber(session, chat_id)
-    if subscriber is None:
-        subscriber = Subscriber(
-            chat_id=chat_id,
-            chat_type=chat_type,
-            name=name,
-            language=language,
-            timezone=default_timezone,
-            active=False,
-            last_article_id=0,
-            times=[],  # set now so reading it never triggers a lazy load (not allowed under asyncio)
-        )
-        subscriber, _ = await add_unless_taken(session, subscriber, lambda: get_subscriber(session, chat_id))
-    subscriber.chat_type = chat_type
-    subscriber.name = name
-    if language:
-        subscriber.language = language
-    return subscriber
-
-
-def set_bulletin_times(subscriber: Subscriber, times: Sequence[time]) -> None:
-    wanted = sorted(set(times))
-    current = {slot.local_time: slot for slot in subscriber.times}
-    subscriber.times = [current.get(t) or BulletinTime(local_time=t) for t in wanted]
-
-
-async def due_subscribers(
-    session: AsyncSession, now: datetime, *, limit: int = 500, after: tuple[datetime, int] | None = None
-) -> list[tuple[datetime, int]]:
-    """(next_bulletin_at, id) of active subscribers due at `now`, oldest first; `after` continues from a page's
-    last pair (keyset paging: a subscriber left due, e.g. one whose zone fails, cannot stall the pages)."""
-    query = (
-        select(Subscriber.next_bulletin_at, Subscriber.id)
-        .where(Subscriber.active.is_(True), Subscriber.next_bulletin_at <= now)
-        .order_by(Subscriber.next_bulletin_at, Subscriber.id)
-        .limit(limit)
-    )
-    if after is not None:
-        query = query.where(tuple_(Subscriber.next_bulletin_at, Subscriber.id) > tuple_(*after))
-    return [(row.next_bulletin_at, row.id) for row in await session.execute(query)]
-
-
-async def subscribers_by_ids(session: AsyncSession, subscriber_ids: Sequence[int]) -> list[Subscriber]:
-    """The subscribers, in the order given (their bulletin times loaded with them)."""
-    found = {s.id: s for s in await session.scalars(select(Subscriber).where(Subscriber.id.in_(list(subscriber_ids))))}
-    return [found[i] for i in subscriber_ids if i in found]
-
-
-async def active_subscribers_page(session: AsyncSession, *, after: int, limit: int) -> list[Subscriber]:
-    """Active subscribers with an id above `after`, in id order (keyset paging)."""
-    query = select(Subscriber).where(Subscriber.active.is_(True), Subscriber.id > after).order_by(Subscriber.id)
-    return list(await session.scalars(query.limit(limit)))
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleMove:
-    """One due subscriber's next bulletin time, and the new "new since" mark when a bulletin is written."""
-
-    subscriber_id: int
-    next_at: datetime | None
-    last_article_id: int | None = None  # None: nothing new, no bulletin (only the schedule moves)
-
-
-async def advance_due_schedules(session: AsyncSession, moves: Sequence[ScheduleMove], *, now: datetime) -> set[int]:
-    """Move many due subscribers' schedules in one statement; the ids that moved.
-
-    A compare-and-set per subscriber: only those still due at `now` move. One that another process (or the
-    user's /subscribe or /unsubscribe) moved meanwhile is left alone and its bulletin must be dropped.
-    """
-    if not moves:
-        return set()
-    table = Subscriber.__table__
-    with_news = [move for move in moves if move.last_article_id is not None]
-    values: dict[str, Any] = {
-        "next_bulletin_at": case(
-            {move.subscriber_id: literal(move.next_at, UTCDateTime) for move in moves}, value=table.c.id
-        )
-    }
-    if with_news:
-        values["last_article_id"] = case(
-            {move.subscriber_id: literal(move.last_article_id) for move in with_news},
-            value=table.c.id,
-            else_=table.c.last_article_id,
-        )
-        values["last_bulletin_at"] = case(
-            (table.c.id.in_([move.subscriber_id for move in with_news]), literal(now, UTCDateTime)),
-            else_=table.c.last_bulletin_at,
-        )
-    statement = (
-        update(table)
-        .where(
-            table.c.id.in_([move.subscriber_id for move in moves]),
-            table.c.active.is_(True),
-            table.c.next_bulletin_at <= now,
-        )
-        .values(**values)
-        .returning(table.c.id)
-    )
-    return set(await session.scalars(statement))
-
-
-async def move_marks(session: AsyncSession, marks: dict[int, int], *, now: datetime) -> None:
-    """Set "new since" marks (subscriber id -> highest article id offered) for bulletins written outside the
-    schedule, in one statement."""
-    if not marks:
-        return
-    table = Subscriber.__table__
-    await session.execute(
-        update(table)
-        .where(table.c.id.in_(list(marks)))
-        .values(
-            last_article_id=case({sid: literal(mark) for sid, mark in marks.items()}, value=table.c.id),
-            last_bulletin_at=literal(now, UTCDateTime),
-        )
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class NewBulletin:
-    subscriber_id: int
-    chat_id: int
-    text: str
-    article_ids: Sequence[int]
-    slot_at: datetime | None
-
-
-async def insert_bulletins(
-    session: AsyncSession, bulletins: Sequence[NewBulletin], *, kind: str, now: datetime
-) -> list[int]:
-    """PENDING delivery rows and their article links, as two multi-row inserts; the new rows' ids."""
-    if not bulletins:
-        return []
-    deliveries = Delivery.__table__
-    result = await session.scalars(
-        insert(deliveries).returning(deliveries.c.id, sort_by_parameter_order=True),
-        [
-            {
-                "subscriber_id": b.subscriber_id,
-                "chat_id": b.chat_id,
-                "kind": kind,
-                "slot_at": b.slot_at,
-                "text": b.text,
-                "status": DeliveryStatus.PENDING.value,
-                "attempts": 0,
-                "created_at": now,
-            }
-            for b in bulletins
-        ],
-    )
-    ids = list(result)
-    links = [
-        {"delivery_id": delivery_id, "article_id": article_id, "position": position}
-        for delivery_id, bulletin in zip(ids, bulletins, strict=True)
-        for position, article_id in enumerate(bulletin.article_ids)
-    ]
-    if links:
-        await session.execute(insert(DeliveryArticle.__table__), links)
-    return ids
-
-
-async def mark_chat_gone(session: AsyncSession, chat_id: int, *, now: datetime) -> None:
-    """Telegram says the chat blocked us or no longer exists: stop bulletins and cancel what is queued."""
-    subscriber = await get_subscriber(session, chat_id)
-    if subscriber is None:
-        return
-    subscriber.active = False
-    subscriber.blocked_at = now
-    subscriber.next_bulletin_at = None
-    await cancel_pending_deliveries(session, subscriber.id, reason="chat blocked the bot or is gone")
-
-
-async def cancel_pending_deliveries(session: AsyncSession, subscriber_id: int, *, reason: str) -> None:
-    """Withdraw bulletins written for this subscriber but not yet sent."""
-    await session.execute(
-        update(Delivery)
-        .where(Delivery.subscriber_id == subscriber_id, Delivery.status == DeliveryStatus.PENDING.value)
-        .values(status=DeliveryStatus.CANCELLED.value, last_error=reason)
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def move_chat(session: AsyncSession, old_chat_id: int, new_chat_id: int) -> None:
-    """A group became a supergroup: its id changed."""
-    target_taken = await get_subscriber(session, new_chat_id)
-    if target_taken is not None:
-        # The new chat already has a row (the group talked to us after migrating); keep that one.
-        await session.execute(delete(Subscriber).where(Subscriber.chat_id == old_chat_id))
-        return
-    await session.execute(
-        update(Subscriber).where(Subscriber.chat_id == old_chat_id).values(chat_id=new_chat_id, chat_type="supergroup")
-    )
-    await session.execute(update(Delivery).where(Delivery.chat_id == old_chat_id).values(chat_id=new_chat_id))
-
-
-# ---------------------------------------------------------------- deliveries
-
-
-async def release_claims(session: AsyncSession, delivery_ids: Sequence[int]) -> None:
-    """Undo claims that were never attempted (an orderly shutdown)."""
-    if not delivery_ids:
-        return
-    await session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(list(delivery_ids)), Delivery.status == DeliveryStatus.SENDING.value)
-        .values(status=DeliveryStatus.PENDING.value, claimed_at=None, attempts=Delivery.attempts - 1)
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def next_retry_at(session: AsyncSession, *, only_ids: Sequence[int] | None = None) -> datetime | None:
-    """When the earliest postponed pending row becomes due, if any."""
-    query = select(func.min(Delivery.not_before)).where(Delivery.status == DeliveryStatus.PENDING.value)
-    if only_ids is not None:
-        query = query.where(Delivery.id.in_(list(only_ids)))
-    return await session.scalar(query)
-
-
-async def delivery_counts(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
-    return {status: count for status, count in rows.all()}
-
-
-# ---------------------------------------------------------------- delivery runs
-
-
-async def record_run(
-    session: AsyncSession,
-    *,
-    started_at: datetime,
-    finished_at: datetime,
-    sent: int,
-    retried: int,
-    failed: int,
-    blocked: int,
-    messages_per_second: float,
-) -> None:
-    session.add(
-        DeliveryRun(
-            started_at=started_at,
-            finished_at=finished_at,
-            sent=sent,
-            retried=retried,
-            failed=failed,
-            blocked=blocked,
-            messages_per_second=messages_per_second,
-        )
-    )
-
-
-async def last_run(session: AsyncSession) -> DeliveryRun | None:
-    return await session.scalar(select(DeliveryRun).order_by(DeliveryRun.finished_at.desc(), DeliveryRun.id.desc()).limit(1))
-
-
-async def retry_failed_deliveries(session: AsyncSession, delivery_ids: Sequence[int] | None = None) -> int:
-    """Put failed rows back in the queue with fresh attempts; returns how many."""
-    statement = update(Delivery).where(Delivery.status == DeliveryStatus.FAILED.value)
-    if delivery_ids:
-        statement = statement.where(Delivery.id.in_(list(delivery_ids)))
-    result = await session.execute(
-        statement.values(status=DeliveryStatus.PENDING.value, attempts=0, not_before=None, claimed_at=None).execution_options(
-            synchronize_session=False
-        )
-    )
-    return int(result.rowcount or 0)

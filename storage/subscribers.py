@@ -1,0 +1,149 @@
+"""Subscribers and their bulletin schedules. Every function takes the caller's session and never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+
+from sqlalchemy import case, literal, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    BulletinTime,
+    Subscriber,
+)
+from storage.session import add_unless_taken
+from storage.types import UTCDateTime
+
+
+async def get_subscriber(session: AsyncSession, chat_id: int) -> Subscriber | None:
+    return await session.scalar(select(Subscriber).where(Subscriber.chat_id == chat_id))
+
+
+async def get_or_create_subscriber(
+    session: AsyncSession,
+    *,
+    chat_id: int,
+    chat_type: str,
+    name: str,
+    language: str | None,
+    default_timezone: str,
+) -> Subscriber:
+    """The chat's row, created (not subscribed) on first contact; name and type kept current."""
+    subscriber = await get_subscriber(session, chat_id)
+    if subscriber is None:
+        subscriber = Subscriber(
+            chat_id=chat_id,
+            chat_type=chat_type,
+            name=name,
+            language=language,
+            timezone=default_timezone,
+            active=False,
+            last_article_id=0,
+            times=[],  # set now so reading it never triggers a lazy load (not allowed under asyncio)
+        )
+        subscriber, _ = await add_unless_taken(session, subscriber, lambda: get_subscriber(session, chat_id))
+    subscriber.chat_type = chat_type
+    subscriber.name = name
+    if language:
+        subscriber.language = language
+    return subscriber
+
+
+def set_bulletin_times(subscriber: Subscriber, times: Sequence[time]) -> None:
+    wanted = sorted(set(times))
+    current = {slot.local_time: slot for slot in subscriber.times}
+    subscriber.times = [current.get(t) or BulletinTime(local_time=t) for t in wanted]
+
+
+async def due_subscribers(
+    session: AsyncSession, now: datetime, *, limit: int = 500, after: tuple[datetime, int] | None = None
+) -> list[tuple[datetime, int]]:
+    """(next_bulletin_at, id) of active subscribers due at `now`, oldest first; `after` continues from a page's
+    last pair (keyset paging: a subscriber left due, e.g. one whose zone fails, cannot stall the pages)."""
+    query = (
+        select(Subscriber.next_bulletin_at, Subscriber.id)
+        .where(Subscriber.active.is_(True), Subscriber.next_bulletin_at <= now)
+        .order_by(Subscriber.next_bulletin_at, Subscriber.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(tuple_(Subscriber.next_bulletin_at, Subscriber.id) > tuple_(*after))
+    return [(row.next_bulletin_at, row.id) for row in await session.execute(query)]
+
+
+async def subscribers_by_ids(session: AsyncSession, subscriber_ids: Sequence[int]) -> list[Subscriber]:
+    """The subscribers, in the order given (their bulletin times loaded with them)."""
+    found = {s.id: s for s in await session.scalars(select(Subscriber).where(Subscriber.id.in_(list(subscriber_ids))))}
+    return [found[i] for i in subscriber_ids if i in found]
+
+
+async def active_subscribers_page(session: AsyncSession, *, after: int, limit: int) -> list[Subscriber]:
+    """Active subscribers with an id above `after`, in id order (keyset paging)."""
+    query = select(Subscriber).where(Subscriber.active.is_(True), Subscriber.id > after).order_by(Subscriber.id)
+    return list(await session.scalars(query.limit(limit)))
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleMove:
+    """One due subscriber's next bulletin time, and the new "new since" mark when a bulletin is written."""
+
+    subscriber_id: int
+    next_at: datetime | None
+    last_article_id: int | None = None  # None: nothing new, no bulletin (only the schedule moves)
+
+
+async def advance_due_schedules(session: AsyncSession, moves: Sequence[ScheduleMove], *, now: datetime) -> set[int]:
+    """Move many due subscribers' schedules in one statement; the ids that moved.
+
+    A compare-and-set per subscriber: only those still due at `now` move. One that another process (or the
+    user's /subscribe or /unsubscribe) moved meanwhile is left alone and its bulletin must be dropped.
+    """
+    if not moves:
+        return set()
+    table = Subscriber.__table__
+    with_news = [move for move in moves if move.last_article_id is not None]
+    values: dict[str, Any] = {
+        "next_bulletin_at": case(
+            {move.subscriber_id: literal(move.next_at, UTCDateTime) for move in moves}, value=table.c.id
+        )
+    }
+    if with_news:
+        values["last_article_id"] = case(
+            {move.subscriber_id: literal(move.last_article_id) for move in with_news},
+            value=table.c.id,
+            else_=table.c.last_article_id,
+        )
+        values["last_bulletin_at"] = case(
+            (table.c.id.in_([move.subscriber_id for move in with_news]), literal(now, UTCDateTime)),
+            else_=table.c.last_bulletin_at,
+        )
+    statement = (
+        update(table)
+        .where(
+            table.c.id.in_([move.subscriber_id for move in moves]),
+            table.c.active.is_(True),
+            table.c.next_bulletin_at <= now,
+        )
+        .values(**values)
+        .returning(table.c.id)
+    )
+    return set(await session.scalars(statement))
+
+
+async def move_marks(session: AsyncSession, marks: dict[int, int], *, now: datetime) -> None:
+    """Set "new since" marks (subscriber id -> highest article id offered) for bulletins written outside the
+    schedule, in one statement."""
+    if not marks:
+        return
+    table = Subscriber.__table__
+    await session.execute(
+        update(table)
+        .where(table.c.id.in_(list(marks)))
+        .values(
+            last_article_id=case({sid: literal(mark) for sid, mark in marks.items()}, value=table.c.id),
+            last_bulletin_at=literal(now, UTCDateTime),
+        )
+    )
