@@ -173,9 +173,6 @@ class ChatLimits:
         for chat in stale:
             del self._recent[chat]
 
-    def tracked_chats(self) -> int:
-        return len(self._recent)
-
 
 class FloodLimits:
     """The bot's shared limits: one global window plus per-chat windows, used by bulletins and replies alike."""

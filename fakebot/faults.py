@@ -119,10 +119,6 @@ class FaultInjection(FakeBotState):
         self._fault_ratio = 0.0
         self._fault_ratio_seen.clear()
 
-    @property
-    def faults(self) -> dict[int, Fault]:
-        return dict(self._faults)
-
     def set_fault_ratio(
         self,
         ratio: float,

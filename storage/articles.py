@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -388,7 +388,3 @@ async def articles_after(session: AsyncSession, after_id: int, limit: int) -> li
     """The newest `limit` articles with id above `after_id`, newest first."""
     query = select(Article).where(Article.id > after_id).order_by(Article.id.desc()).limit(limit)
     return list(await session.scalars(query))
-
-
-async def newest_article_id(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.coalesce(func.max(Article.id), 0))) or 0)
