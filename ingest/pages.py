@@ -106,7 +106,7 @@ def complete_with_page(article: ParsedArticle, page: PageText) -> ParsedArticle:
     )
 
 
-def page_article(page: PageText, *, url: str) -> ParsedArticle:
+def page_article(page: PageText, *, url: str | None) -> ParsedArticle:
     """A stand-alone article from a page (`newsbot ingest https://...`)."""
     return ParsedArticle(
         title=page.title or page.paragraphs[0][:90],
