@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, TypeAlias
 
 from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
+from telegram.ext import Application, ApplicationBuilder, CallbackContext, ContextTypes, Defaults, ExtBot, JobQueue
 
 from services.bulletins import BulletinService
 from handlers.context import SERVICES_KEY, BotServices, ChatSettings, NewsContext
@@ -27,6 +28,13 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
+# What build_application makes, in PTB's six type parameters: bot, context, user/chat/bot data, job queue.
+# context_types() does not reach the JobQueue's parameter, which keeps PTB's default CallbackContext.
+_Data: TypeAlias = dict[Any, Any]
+NewsApplication: TypeAlias = Application[
+    ExtBot[None], NewsContext, _Data, _Data, _Data, JobQueue[CallbackContext[ExtBot[None], _Data, _Data, _Data]]
+]
+
 BULLETIN_JOB = "bulletins"
 FEEDS_JOB = "feeds"
 
@@ -36,7 +44,7 @@ FEATURES = (start, articles, subscriptions, bulletin, sources, fallback)
 
 def build_application(
     settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow
-) -> Application:  # type: ignore[type-arg]
+) -> NewsApplication:
     token = settings.require_token()
     limits = delivery_limits(settings)
     # One set of flood limits for the process: replies (via python-telegram-bot) and bulletins share it.
@@ -59,7 +67,7 @@ def build_application(
     application.bot_data[SERVICES_KEY] = services
     for feature in FEATURES:
         application.add_handlers(feature.handlers())
-    application.add_error_handler(ErrorReporter().on_error)  # type: ignore[arg-type]
+    application.add_error_handler(ErrorReporter().on_error)
     assert application.job_queue is not None, "python-telegram-bot[job-queue] is required"
 
     async def send_due_bulletins(_: NewsContext) -> None:
@@ -135,6 +143,6 @@ def build_bulletin_service(
     return BulletinService(db, engine, bulletin_size=settings.bulletin_size, clock=clock)
 
 
-async def announce_commands(application: Application) -> None:  # type: ignore[type-arg]
+async def announce_commands(application: NewsApplication) -> None:
     """Give Telegram the command menu (the same list /help shows)."""
     await application.bot.set_my_commands(bot_commands())

@@ -9,10 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from telegram import Update
-from telegram.ext import Application
 
 from bot.admins import tell_admins
-from bot.app import announce_commands, build_application
+from bot.app import NewsApplication, announce_commands, build_application
 from handlers.context import SERVICES_KEY, BotServices
 from bot.settings import Settings
 from storage.migrate import pending_revisions, upgrade
@@ -34,7 +33,7 @@ async def prepare_database(db: Database) -> None:
 
 
 @asynccontextmanager
-async def running(application: Application) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+async def running(application: NewsApplication) -> AsyncIterator[NewsApplication]:
     """Initialise, start and long-poll; on leaving, stop claiming bulletins and polling feeds, finish sends, stop."""
     services: BotServices = application.bot_data[SERVICES_KEY]
     async with application:

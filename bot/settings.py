@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -128,5 +128,7 @@ class Settings(BaseSettings):
         return self.bot_token.get_secret_value().strip()
 
 
-def load_settings(**overrides: object) -> Settings:
-    return Settings(**overrides)  # type: ignore[arg-type]
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and .env; `overrides` (fields, or pydantic-settings' _env_file) win and are
+    validated like the environment's strings."""
+    return Settings(**overrides)

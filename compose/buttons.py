@@ -12,11 +12,10 @@ messages already in chats keep working.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 from dataclasses import dataclass
 from datetime import time
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from compose.html import CALLBACK_DATA_LIMIT
 
@@ -109,6 +108,8 @@ class ButtonData:
     """Base of the button kinds: subclass with `prefix=...` and decorate with @dataclass(frozen=True)."""
 
     prefix: ClassVar[str]
+    if TYPE_CHECKING:  # what @dataclass adds to each kind, so dataclasses.fields() takes one
+        __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
     def __init_subclass__(cls, *, prefix: str, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -116,7 +117,7 @@ class ButtonData:
 
     def pack(self) -> str:
         parts = [self.prefix]
-        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+        for field in dataclasses.fields(self):
             parts.append(_codec(field).encode(getattr(self, field.name)))
         data = ":".join(parts)
         if len(data.encode("utf-8")) > CALLBACK_DATA_LIMIT:
@@ -134,7 +135,7 @@ class ButtonData:
         if match is None:
             return None
         values = []
-        for field, text in zip(dataclasses.fields(cls), match.groups()):  # type: ignore[arg-type]
+        for field, text in zip(dataclasses.fields(cls), match.groups()):
             value = _codec(field).decode(text)
             if value is None:
                 return None
@@ -147,11 +148,17 @@ def _codec(field: dataclasses.Field[Any]) -> _FieldCodec:
     return codec
 
 
-@functools.cache
+# Each kind's pattern, built once. A dict rather than functools.cache: mypy does not take a class as Hashable.
+_patterns: dict[type[ButtonData], re.Pattern[str]] = {}
+
+
 def _pattern(kind: type[ButtonData]) -> re.Pattern[str]:
-    groups = "".join(f":({_codec(field).regex})" for field in dataclasses.fields(kind))  # type: ignore[arg-type]
-    # \Z, not $: $ also matches before a trailing newline.
-    return re.compile(rf"^{re.escape(kind.prefix)}{groups}\Z")
+    pattern = _patterns.get(kind)
+    if pattern is None:
+        groups = "".join(f":({_codec(field).regex})" for field in dataclasses.fields(kind))
+        # \Z, not $: $ also matches before a trailing newline.
+        pattern = _patterns[kind] = re.compile(rf"^{re.escape(kind.prefix)}{groups}\Z")
+    return pattern
 
 
 # ---------------------------------------------------------------------------- the bot's buttons

@@ -240,7 +240,8 @@ class DeliveryEngine:
 
     async def _deliver(self, row: ClaimedDelivery, recorder: _Recorder, summary: RunSummary, priority: int) -> bool:
         """Send one row and settle it. False when a stop came before its first request (the row is handed back)."""
-        chat_id, text, parse_mode = row.chat_id, row.text, "HTML"
+        chat_id, text = row.chat_id, row.text
+        parse_mode: str | None = "HTML"  # None once Telegram refused our HTML: the text goes plain
         for attempt in range(3):  # the original; once more after a chat migration; once more as plain text
             if attempt == 0 and self._stopping:
                 return False

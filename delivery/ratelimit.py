@@ -227,7 +227,9 @@ class ReplyRateLimiter(BaseRateLimiter[None]):
 
 
 def _as_chat_id(value: object) -> int | None:
+    if not isinstance(value, (int, str)):  # the Bot API's chat_id is an integer or a string; None when absent
+        return None
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except (TypeError, ValueError):
         return None  # @channelusername: no per-chat accounting

@@ -133,11 +133,11 @@ class BotApiRoutes(FaultInjection):
             params.update(body)
         elif content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             form = await request.post()
-            for key, value in form.items():
-                if isinstance(value, web.FileField):
-                    params[key] = {"filename": value.filename, "content_type": value.content_type}
+            for key, part in form.items():
+                if isinstance(part, web.FileField):
+                    params[key] = {"filename": part.filename, "content_type": part.content_type}
                 else:
-                    params[key] = decode_form_value(key, str(value))
+                    params[key] = decode_form_value(key, str(part))
         return params
 
     async def _handle_api(self, request: web.Request) -> web.Response:

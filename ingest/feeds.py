@@ -476,7 +476,7 @@ def _struct_time(value: Any, now: datetime) -> datetime | None:
     if not value:
         return None
     try:
-        return _sane(datetime(*value[:6], tzinfo=timezone.utc), now)
+        return _sane(datetime(*value[:6]).replace(tzinfo=timezone.utc), now)
     except (TypeError, ValueError):
         return None
 

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 import trafilatura
+from trafilatura.settings import Document
 
 from model.text import clean_text
 from ingest.fetch import PAGE_ACCEPT, FetchError, Fetcher
@@ -70,7 +71,7 @@ def extract_page(page: bytes | str, url: str | None = None) -> PageText | None:
     except Exception:  # trafilatura and lxml raise a variety of errors on broken markup
         log.warning("could not extract the article from %s", url or "a page", exc_info=True)
         return None
-    if document is None or not getattr(document, "text", None):
+    if not isinstance(document, Document) or not document.text:  # None, or a dict only when as_dict=True
         return None
     title = " ".join((document.title or "").split())
     paragraphs = text_to_paragraphs(document.text.replace("\n", "\n\n"))
@@ -105,7 +106,7 @@ def complete_with_page(article: ParsedArticle, page: PageText) -> ParsedArticle:
     )
 
 
-def page_article(page: PageText, *, url: str) -> ParsedArticle:
+def page_article(page: PageText, *, url: str | None) -> ParsedArticle:
     """A stand-alone article from a page (`newsbot ingest https://...`)."""
     return ParsedArticle(
         title=page.title or page.paragraphs[0][:90],

@@ -488,7 +488,9 @@ class FeedService:
             poll.unchanged = found.unchanged
             stored_entries = [i for i in range(len(found.todo)) if i not in pages.deferred]
             completed_rows = [(row, fill) for row, fill in pages.rows if fill.article is not row.parsed]
-            batch = [(pages.articles[i], found.todo[i].entry_hash) for i in stored_entries]
+            batch: list[tuple[ParsedArticle, str | None]] = [
+                (pages.articles[i], found.todo[i].entry_hash) for i in stored_entries
+            ]
             batch += [(fill.article, row.entry_hash) for row, fill in completed_rows]
             tries = [pages.tries[i] for i in stored_entries] + [None] * len(completed_rows)
             for article, _ in batch:
@@ -561,10 +563,10 @@ class FeedService:
             deadline=deadline,
         )  # fmt: skip
         tried: set[int] = set()
-        for (_, index, row, _), fill in zip(chosen, fills):
-            if row is not None:
+        for (_, index, stored, _), fill in zip(chosen, fills):
+            if stored is not None:
                 if fill.tried:
-                    pages.rows.append((row, fill))
+                    pages.rows.append((stored, fill))
                 continue
             assert index is not None
             pages.articles[index] = fill.article

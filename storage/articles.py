@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -308,7 +308,7 @@ async def known_entries(
     """(source_id, guid, canonical_url, entry_hash) of stored articles matching these GUIDs or canonical URLs."""
     keys = [key for key in (guid_key(g) for g in guids) if key]
     canonicals = [c for c in (canonical_url(u) for u in urls) if c]
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if keys:
         conditions.append((Article.source_id == source_id) & Article.guid.in_(keys))
     if canonicals:
@@ -316,7 +316,7 @@ async def known_entries(
     if not conditions:
         return []
     query = select(Article.source_id, Article.guid, Article.canonical_url, Article.entry_hash).where(or_(*conditions))
-    return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]
+    return [(source, guid, url, entry_hash) for source, guid, url, entry_hash in (await session.execute(query)).all()]
 
 
 @dataclass(frozen=True, slots=True)

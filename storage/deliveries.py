@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -159,6 +160,7 @@ async def retry_failed_deliveries(session: AsyncSession, delivery_ids: Sequence[
             synchronize_session=False
         )
     )
+    assert isinstance(result, CursorResult)  # what an UPDATE gives; Session.execute is typed as any Result
     return int(result.rowcount or 0)
 
 

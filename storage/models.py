@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, time
+from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     Time,
     UniqueConstraint,
@@ -44,6 +46,8 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    if TYPE_CHECKING:  # every model here maps one Table (none a select or a join): what insert() and update() take
+        __table__: ClassVar[Table]
 
 
 class Article(Base):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from model.articles import MAX_FEED_TITLE_CHARS, MAX_URL_CHARS
@@ -65,6 +66,7 @@ async def claim_for_update(session: AsyncSession, source_id: int, now: datetime)
     result = await session.execute(
         update(Source).where(Source.id == source_id).values(last_polled_at=now).execution_options(synchronize_session=False)
     )
+    assert isinstance(result, CursorResult)  # what an UPDATE gives; Session.execute is typed as any Result
     if result.rowcount != 1:
         return None
     source = await session.get(Source, source_id, populate_existing=True)
@@ -96,7 +98,7 @@ async def article_counts(session: AsyncSession, source_ids: Sequence[int]) -> di
     rows = await session.execute(
         select(Article.source_id, func.count()).where(Article.source_id.in_(list(source_ids))).group_by(Article.source_id)
     )
-    return {int(source_id): int(count) for source_id, count in rows.all()}
+    return {int(source_id): int(count) for source_id, count in rows.all() if source_id is not None}  # IN never matches NULL
 
 
 def record_success(

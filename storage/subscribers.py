@@ -32,8 +32,8 @@ async def get_or_create_subscriber(
     default_timezone: str,
 ) -> Subscriber:
     """The chat's row, created (not subscribed) on first contact; name and type kept current."""
-    subscriber = await get_subscriber(session, chat_id)
-    if subscriber is None:
+    found = await get_subscriber(session, chat_id)
+    if found is None:
         subscriber = Subscriber(
             chat_id=chat_id,
             chat_type=chat_type,
@@ -45,6 +45,8 @@ async def get_or_create_subscriber(
             times=[],  # set now so reading it never triggers a lazy load (not allowed under asyncio)
         )
         subscriber, _ = await add_unless_taken(session, subscriber, lambda: get_subscriber(session, chat_id))
+    else:
+        subscriber = found
     subscriber.chat_type = chat_type
     subscriber.name = name
     if language:

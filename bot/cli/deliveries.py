@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 # `newsbot --help` and the other commands do not pay for them.
 
 
-def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bulletin = commands.add_parser("bulletin", help="bulletins")
     send = bulletin.add_subparsers(dest="bulletin_command", required=True).add_parser(
         "send", help="send every due bulletin once and exit (SIGTERM: finish what is in flight, then exit)"

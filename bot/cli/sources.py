@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from storage.session import Database
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sources = commands.add_parser("sources", help="feed sources: add, list, remove, poll")
     sub = sources.add_subparsers(dest="sources_command", required=True)
     add = sub.add_parser("add", help="check a feed URL, add it as a source and poll it")
@@ -183,7 +183,7 @@ async def _ingest_document(
         if page is None:
             print(f"skipped {label}: no article text found in the page")
             return False
-        article = page_article(page, url=url if url.startswith("http") else None)  # type: ignore[arg-type]
+        article = page_article(page, url=url if url.startswith("http") else None)
         await _store(db, [article], [label], now=now)
         return True
     try:
