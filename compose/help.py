@@ -1,0 +1,29 @@
+"""The bot's command list: one source for /help and for Telegram's command menu (setMyCommands)."""
+
+from __future__ import annotations
+
+from telegram import BotCommand
+
+from compose.html import escape
+
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("headlines", "Latest headlines: /headlines [N]"),
+    ("read", "Read an article: /read <id>"),
+    ("bulletin", "Your bulletin right now"),
+    ("subscribe", "Get bulletins: /subscribe [HH:MM ...]"),
+    ("unsubscribe", "Stop bulletins (settings are kept)"),
+    ("timezone", "Set your timezone: /timezone Area/City"),
+    ("settings", "Your schedule and timezone"),
+    ("start", "Welcome and subscribe"),
+    ("help", "This list of commands"),
+)
+
+
+def bot_commands() -> list[BotCommand]:
+    return [BotCommand(name, description) for name, description in COMMANDS]
+
+
+def help_text() -> str:
+    lines = ["<b>What I can do</b>", ""]
+    lines += [f"/{name} — {escape(description)}" for name, description in COMMANDS]
+    return "\n".join(lines)
