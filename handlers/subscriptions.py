@@ -31,7 +31,11 @@ from compose.subscriptions import (
 from handlers.common import chat_button, command, reply_html, update_subscriber
 from handlers.context import NewsContext
 from services.schedule import parse_time_of_day, user_timezone
-from services.subscriptions import activate_subscriber, change_timezone, deactivate_subscriber
+from services.subscriptions import (
+    activate_subscriber,
+    change_timezone,
+    deactivate_subscriber,
+)
 from storage.models import Subscriber
 
 # Buttons under /settings; the message is edited in place to show the result.

@@ -13,8 +13,8 @@ from telegram.ext import CommandHandler, MessageHandler
 from bot.app import FEATURES
 from bot.errors import AlertThrottle, error_kind
 from compose.buttons import parse_int
-from services import schedule
 from compose.replies import NOT_HERE, STALE_BUTTON
+from services import schedule
 from storage import articles as article_repo
 
 from tests.conftest import RunningBot

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 from compose.buttons import SettingsOff, SettingsOn, SettingsTimes
 from compose.help import COMMANDS, bot_commands, help_text
@@ -21,7 +21,7 @@ from compose.subscriptions import (
     unknown_timezone_text,
 )
 
-NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)  # a Monday
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # a Monday
 
 
 @dataclass
@@ -68,10 +68,10 @@ def test_format_times() -> None:
 
 def test_describe_next_in_the_subscribers_zone() -> None:
     assert describe_next(None, "UTC", NOW) == "not scheduled"
-    assert describe_next(datetime(2026, 11, 30, 19, 0, tzinfo=timezone.utc), "UTC", NOW) == "today at 19:00"
+    assert describe_next(datetime(2026, 11, 30, 19, 0, tzinfo=UTC), "UTC", NOW) == "today at 19:00"
     # 23:30 UTC is already tomorrow in Berlin (UTC+1 in winter).
-    assert describe_next(datetime(2026, 11, 30, 23, 30, tzinfo=timezone.utc), "Europe/Berlin", NOW) == "tomorrow at 00:30"
-    assert describe_next(datetime(2026, 12, 3, 7, 0, tzinfo=timezone.utc), "UTC", NOW) == "Thu 3 Dec at 07:00"
+    assert describe_next(datetime(2026, 11, 30, 23, 30, tzinfo=UTC), "Europe/Berlin", NOW) == "tomorrow at 00:30"
+    assert describe_next(datetime(2026, 12, 3, 7, 0, tzinfo=UTC), "UTC", NOW) == "Thu 3 Dec at 07:00"
 
 
 def test_settings_of_a_chat_that_never_subscribed() -> None:
@@ -102,7 +102,7 @@ def test_settings_keyboard_presets_and_toggle() -> None:
 def test_timezone_set_with_and_without_bulletins() -> None:
     berlin = FakeSubscriber(timezone="Europe/Berlin")
     assert timezone_set_text(berlin, NOW) == "🕰 Timezone set to Europe/Berlin (it is 13:00 there)."
-    berlin.active, berlin.next_bulletin_at = True, datetime(2026, 11, 30, 18, 0, tzinfo=timezone.utc)
+    berlin.active, berlin.next_bulletin_at = True, datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
     assert timezone_set_text(berlin, NOW).endswith("\nNext bulletin: today at 19:00.")
 
 
