@@ -6,13 +6,13 @@ from telegram import Update
 from telegram.ext import BaseHandler
 
 from compose.replies import NOTHING_NEW, SLOWED_DOWN
-from handlers.common import command, reply_html, update_subscriber
+from handlers.common import command, reply_html, subscriber_for
 from handlers.context import NewsContext
 
 
 async def bulletin(update: Update, context: NewsContext) -> None:
     async with context.db.session() as session:
-        subscriber = await update_subscriber(session, update, context)
+        subscriber = await subscriber_for(session, update, context)
         delivery_id = await context.bulletins.prepare_now(session, subscriber, kind="manual")
     if delivery_id is None:
         await reply_html(update, NOTHING_NEW)

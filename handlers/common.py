@@ -70,7 +70,7 @@ def chat_info(update: Update) -> ChatInfo:
     )
 
 
-async def update_subscriber(session: AsyncSession, update: Update, context: NewsContext) -> Subscriber:
+async def subscriber_for(session: AsyncSession, update: Update, context: NewsContext) -> Subscriber:
     """The subscriber row of the update's chat, created on first contact."""
     return await chat_subscriber(session, chat_info(update), context.settings.default_timezone)
 

@@ -7,14 +7,14 @@ from telegram.ext import BaseHandler
 
 from compose.help import help_text
 from compose.welcome import WELCOME, WELCOME_BACK, welcome_keyboard
-from handlers.common import command, reply_html, update_subscriber
+from handlers.common import command, reply_html, subscriber_for
 from handlers.context import NewsContext
 from services.subscriptions import resume_if_returning
 
 
 async def start(update: Update, context: NewsContext) -> None:
     async with context.db.session() as session:
-        subscriber = await update_subscriber(session, update, context)
+        subscriber = await subscriber_for(session, update, context)
         came_back = await resume_if_returning(
             session, subscriber, default_times=context.settings.bulletin_times, now=context.now()
         )

@@ -28,7 +28,7 @@ from compose.subscriptions import (
     timezone_set_text,
     unknown_timezone_text,
 )
-from handlers.common import chat_button, command, reply_html, update_subscriber
+from handlers.common import chat_button, command, reply_html, subscriber_for
 from handlers.context import NewsContext
 from services.schedule import parse_time_of_day, user_timezone
 from services.subscriptions import (
@@ -69,7 +69,7 @@ async def subscribe(update: Update, context: NewsContext) -> None:
         await reply_html(update, str(exc))
         return
     async with context.db.session() as session:
-        subscriber = await update_subscriber(session, update, context)
+        subscriber = await subscriber_for(session, update, context)
         await _activate(session, subscriber, times, context)
         text = subscribed_text(subscriber, context.now())
     await reply_html(update, text)
@@ -77,7 +77,7 @@ async def subscribe(update: Update, context: NewsContext) -> None:
 
 async def unsubscribe(update: Update, context: NewsContext) -> None:
     async with context.db.session() as session:
-        subscriber = await update_subscriber(session, update, context)
+        subscriber = await subscriber_for(session, update, context)
         was_active = await deactivate_subscriber(session, subscriber)
     await reply_html(update, UNSUBSCRIBED if was_active else NOT_SUBSCRIBED)
 
@@ -86,7 +86,7 @@ async def set_timezone(update: Update, context: NewsContext) -> None:
     args = context.args or []
     if not args:
         async with context.db.session() as session:
-            subscriber = await update_subscriber(session, update, context)
+            subscriber = await subscriber_for(session, update, context)
             current = subscriber.timezone
         await reply_html(update, current_timezone_text(current))
         return
@@ -95,7 +95,7 @@ async def set_timezone(update: Update, context: NewsContext) -> None:
         await reply_html(update, unknown_timezone_text(" ".join(args)))
         return
     async with context.db.session() as session:
-        subscriber = await update_subscriber(session, update, context)
+        subscriber = await subscriber_for(session, update, context)
         now = context.now()
         change_timezone(subscriber, zone_name, now)
         text = timezone_set_text(subscriber, now)
@@ -104,7 +104,7 @@ async def set_timezone(update: Update, context: NewsContext) -> None:
 
 async def show_settings(update: Update, context: NewsContext) -> None:
     async with context.db.session() as session:
-        subscriber = await update_subscriber(session, update, context)
+        subscriber = await subscriber_for(session, update, context)
         text, keyboard = settings_text(subscriber, context.now()), settings_keyboard(subscriber)
     await reply_html(update, text, reply_markup=keyboard)
 
@@ -114,7 +114,7 @@ async def on_subscribe_button(update: Update, context: NewsContext) -> None:
     query = update.callback_query
     assert query is not None
     async with context.db.session() as session:
-        subscriber = await update_subscriber(session, update, context)
+        subscriber = await subscriber_for(session, update, context)
         await _activate(session, subscriber, None, context)
         text = subscribed_text(subscriber, context.now())
     await query.answer(SUBSCRIBED_ANSWER)
@@ -126,7 +126,7 @@ async def on_settings_button(update: Update, context: NewsContext) -> None:
     assert query is not None
     data = query.data
     async with context.db.session() as session:
-        subscriber = await update_subscriber(session, update, context)
+        subscriber = await subscriber_for(session, update, context)
         if SettingsOff.unpack(data):
             await deactivate_subscriber(session, subscriber)
             notice = STOPPED_ANSWER
