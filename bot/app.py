@@ -22,7 +22,7 @@ from bot.settings import Settings
 from delivery.transport import BotApiTransport
 from bot.updates import ChatOrderedUpdateProcessor
 from handlers import articles, bulletin, fallback, sources, start, subscriptions
-from handlers.commands import bot_commands
+from compose.help import bot_commands
 from storage.session import Database
 from storage.types import utcnow
 

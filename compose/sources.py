@@ -83,3 +83,61 @@ def render_failure_report(source: SourceLike, now: datetime) -> str:
 
 def render_recovery(source: SourceLike) -> str:
     return f"✅ Source #{source.id} works again: {escape(truncate(source_name(source), 120))}"
+
+
+# ---------------------------------------------------------------------------- replies to /addsource and /removesource
+
+REFUSAL = "Sorry, only the bot's admins can manage news sources."
+ADD_USAGE = "Usage: /addsource &lt;URL&gt; [minutes], e.g. /addsource https://example.org/feed.xml 30"
+REMOVE_USAGE = "Usage: /removesource &lt;id&gt;. /sources lists the ids."
+MAX_LISTED_TITLES = 5
+
+
+class FirstPollLike(Protocol):
+    """What the reply to /addsource reads of the new source's first poll."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def warning(self) -> str | None: ...
+
+    @property
+    def added(self) -> Sequence[tuple[int, str]]:
+        """(article id, title) of the articles stored."""
+        ...
+
+
+def source_error_text(error: str) -> str:
+    """Why a URL could not be added (the error's text comes from outside: servers, parsers)."""
+    return f"❌ {escape(truncate(error, 500))}"
+
+
+def already_a_source_text(source: SourceLike) -> str:
+    return f"Already a source: <b>#{source.id}</b> {escape(truncate(source_name(source), 120))}"
+
+
+def source_added_text(source: SourceLike, first_poll: FirstPollLike) -> str:
+    """The source added, and what its first poll stored (up to MAX_LISTED_TITLES titles) or why it failed."""
+    name = escape(truncate(source_name(source), 120))
+    lines = [f"✅ Added source <b>#{source.id}</b> {name}, polled every {source.interval_minutes} min."]
+    if not first_poll.ok:
+        lines.append(f"Its first poll failed: {escape(truncate(first_poll.error or '', 300))}")
+    else:
+        added = first_poll.added
+        lines.append(f"{len(added)} new article{'s' if len(added) != 1 else ''} stored.")
+        lines += [f"• {escape(truncate(title, 100))} /read_{article_id}" for article_id, title in added[:MAX_LISTED_TITLES]]
+        if first_poll.warning:
+            lines.append(f"<i>Note:</i> {escape(truncate(first_poll.warning, 300))}")
+    return "\n".join(lines)
+
+
+def no_such_source_text(source_id: int) -> str:
+    return f"There is no source #{source_id}. /sources lists them."
+
+
+def source_removed_text(source_id: int, removed: SourceLike) -> str:
+    return f"🗑 Removed source <b>#{source_id}</b> {escape(truncate(source_name(removed), 120))}. Its articles stay readable."

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filters
 
-from handlers.context import NewsContext
 from compose.articles import render_article_batch
 from compose.buttons import (
     MAX_HEADLINES,
@@ -19,13 +18,20 @@ from compose.buttons import (
     parse_int,
 )
 from compose.headlines import render_headlines
-from handlers.common import NEW_MESSAGE, STALE_BUTTON, chat_button, command, reply_html
+from compose.replies import (
+    HEADLINES_USAGE,
+    READ_USAGE,
+    STALE_BUTTON,
+    article_changed_answer,
+    article_gone_answer,
+    no_article_text,
+)
+from handlers.common import NEW_MESSAGE, chat_button, command, reply_html
+from handlers.context import NewsContext
 from storage import articles as article_repo
 from storage.models import Article
 
 DEFAULT_HEADLINES = 5
-HEADLINES_USAGE = f"Usage: /headlines [N], where N is a number from 1 to {MAX_HEADLINES}."
-READ_USAGE = "Usage: /read &lt;id&gt;, e.g. /read 12. The ids are in /headlines."
 # ASCII digits only ([0-9] rather than \d, which matches other scripts' digits too); the range is checked by
 # parse_int. `/read_12`, also `/read_12@ournewsbot` in groups (the handler checks the name).
 READ_SHORTCUT = re.compile(r"^/read_([0-9]+)(?:@(\w+))?\s*$", re.ASCII)
@@ -76,7 +82,7 @@ async def _load_article(context: NewsContext, article_id: int) -> Article | None
 async def _send_article(update: Update, context: NewsContext, article_id: int) -> None:
     article = await _load_article(context, article_id)
     if article is None:
-        await reply_html(update, f"There is no article {article_id}. /headlines lists the latest ones.")
+        await reply_html(update, no_article_text(article_id))
         return
     await _send_batch(update, render_article_batch(article))
 
@@ -132,17 +138,17 @@ async def continue_article(update: Update, context: NewsContext) -> None:
     article_id = button.article_id
     article = await _load_article(context, article_id)
     if article is None:
-        await query.answer(f"Article {article_id} is no longer here. /headlines lists the latest ones.")
+        await query.answer(article_gone_answer(article_id))
         return
     batch = render_article_batch(article, first_part=button.first_part)
     if not batch:  # the article was rewritten shorter since the button was made
-        await query.answer(f"Article {article_id} has changed. /read_{article_id} shows it from the start.")
+        await query.answer(article_changed_answer(article_id))
         return
     await query.answer()
     await _send_batch(update, batch)
 
 
-def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
+def handlers() -> list[BaseHandler[Update, NewsContext, None]]:
     return [
         command("headlines", headlines),
         command("read", read),

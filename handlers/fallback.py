@@ -6,9 +6,9 @@ from telegram import MessageEntity, Update
 from telegram.constants import ChatType
 from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filters
 
+from compose.replies import PLAIN_TEXT, STALE_BUTTON, unknown_command_text
+from handlers.common import NEW_MESSAGE, reply_html
 from handlers.context import NewsContext
-from compose.html import escape
-from handlers.common import NEW_MESSAGE, STALE_BUTTON, reply_html
 
 
 async def unknown_command(update: Update, context: NewsContext) -> None:
@@ -20,7 +20,7 @@ async def unknown_command(update: Update, context: NewsContext) -> None:
     is_private = message.chat.type == ChatType.PRIVATE
     if not is_private and addressed_to.lower() != (context.bot.username or "").lower():
         return  # in groups, only answer commands addressed to this bot
-    await reply_html(update, f"Sorry, I don't know {escape(name[:64])}. /help lists what I can do.")
+    await reply_html(update, unknown_command_text(name))
 
 
 async def stale_button(update: Update, context: NewsContext) -> None:
@@ -31,12 +31,10 @@ async def stale_button(update: Update, context: NewsContext) -> None:
 
 
 async def plain_text(update: Update, context: NewsContext) -> None:
-    await reply_html(
-        update, "I answer commands. Try /headlines for the latest news, /subscribe for bulletins, or /help for everything."
-    )
+    await reply_html(update, PLAIN_TEXT)
 
 
-def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
+def handlers() -> list[BaseHandler[Update, NewsContext, None]]:
     return [
         MessageHandler(filters.COMMAND & NEW_MESSAGE, unknown_command),
         CallbackQueryHandler(stale_button),

@@ -5,19 +5,23 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import BaseHandler
 
+from compose.buttons import parse_int
+from compose.sources import (
+    ADD_USAGE,
+    REFUSAL,
+    REMOVE_USAGE,
+    already_a_source_text,
+    no_such_source_text,
+    render_sources,
+    source_added_text,
+    source_error_text,
+    source_removed_text,
+)
+from handlers.common import admins_only, command, reply_html
 from handlers.context import NewsContext
 from services.feeds import SourceError
-from compose.buttons import parse_int
-from compose.html import escape
-from compose.sources import render_sources, source_name
-from compose.text import truncate
-from handlers.common import admins_only, command, reply_html
 from storage import sources as source_repo
 
-REFUSAL = "Sorry, only the bot's admins can manage news sources."
-ADD_USAGE = "Usage: /addsource &lt;URL&gt; [minutes], e.g. /addsource https://example.org/feed.xml 30"
-REMOVE_USAGE = "Usage: /removesource &lt;id&gt;. /sources lists the ids."
-MAX_LISTED_TITLES = 5
 MAX_INTERVAL_MINUTES = 1440
 
 
@@ -38,21 +42,12 @@ async def add_source(update: Update, context: NewsContext) -> None:
     try:
         source, result = await context.feeds.add(args[0], interval_minutes=interval)
     except SourceError as exc:
-        await reply_html(update, f"❌ {escape(truncate(str(exc), 500))}")
+        await reply_html(update, source_error_text(str(exc)))
         return
-    name = escape(truncate(source_name(source), 120))
     if result is None:
-        await reply_html(update, f"Already a source: <b>#{source.id}</b> {name}")
+        await reply_html(update, already_a_source_text(source))
         return
-    lines = [f"✅ Added source <b>#{source.id}</b> {name}, polled every {source.interval_minutes} min."]
-    if not result.ok:
-        lines.append(f"Its first poll failed: {escape(truncate(result.error or '', 300))}")
-    else:
-        lines.append(f"{len(result.added)} new article{'s' if len(result.added) != 1 else ''} stored.")
-        lines += [f"• {escape(truncate(title, 100))} /read_{article_id}" for article_id, title in result.added[:MAX_LISTED_TITLES]]
-        if result.warning:
-            lines.append(f"<i>Note:</i> {escape(truncate(result.warning, 300))}")
-    await reply_html(update, "\n".join(lines))
+    await reply_html(update, source_added_text(source, result))
 
 
 async def remove_source(update: Update, context: NewsContext) -> None:
@@ -63,16 +58,12 @@ async def remove_source(update: Update, context: NewsContext) -> None:
         return
     removed = await context.feeds.remove(source_id)
     if removed is None:
-        await reply_html(update, f"There is no source #{source_id}. /sources lists them.")
+        await reply_html(update, no_such_source_text(source_id))
         return
-    await reply_html(
-        update,
-        f"🗑 Removed source <b>#{source_id}</b> {escape(truncate(source_name(removed), 120))}. "
-        "Its articles stay readable.",
-    )
+    await reply_html(update, source_removed_text(source_id, removed))
 
 
-def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
+def handlers() -> list[BaseHandler[Update, NewsContext, None]]:
     return [
         command("sources", admins_only(list_sources, refusal=REFUSAL)),
         # Adding fetches the feed and its pages: run it as its own task so other updates are not held up.

@@ -4,90 +4,53 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, time
-from functools import lru_cache
-from importlib.resources import files
-from zoneinfo import ZoneInfo
+from datetime import time
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
-from handlers.context import NewsContext
-from services.schedule import find_timezone, parse_time_of_day
 from compose.buttons import MAX_TIMES, SettingsOff, SettingsOn, SettingsTimes, Subscribe
-from compose.html import escape
-from handlers.common import (
+from compose.subscriptions import (
+    NOT_SUBSCRIBED,
+    OUTDATED_PRESET_ANSWER,
+    STOPPED_ANSWER,
+    SUBSCRIBED_ANSWER,
+    TOO_MANY_TIMES,
+    UNSUBSCRIBED,
+    current_timezone_text,
+    not_a_time_text,
+    settings_keyboard,
+    settings_text,
+    subscribed_text,
+    times_answer,
+    timezone_set_text,
+    unknown_timezone_text,
+)
+from handlers.common import chat_button, command, reply_html, subscriber_for
+from handlers.context import NewsContext
+from services.schedule import parse_time_of_day, user_timezone
+from services.subscriptions import (
     activate_subscriber,
-    chat_button,
-    chat_subscriber,
-    command,
-    describe_next,
-    format_times,
-    reply_html,
-    reschedule,
+    change_timezone,
+    deactivate_subscriber,
 )
 from storage.models import Subscriber
-from storage.deliveries import cancel_pending_deliveries
 
 # Buttons under /settings; the message is edited in place to show the result.
 SETTINGS_BUTTONS = re.compile("|".join(kind.pattern().pattern for kind in (SettingsOn, SettingsOff, SettingsTimes)))
-PRESETS: tuple[tuple[str, tuple[time, ...]], ...] = (
-    ("☀️ Mornings", (time(7),)),
-    ("🌗 Morning + evening", (time(7), time(19))),
-    ("🗞 3× a day", (time(7), time(12), time(19))),
-)
-TIMEZONE_EXAMPLE = "/timezone Europe/Berlin (or America/New_York, Asia/Tokyo, UTC)"
 
 
 async def _activate(session: AsyncSession, subscriber: Subscriber, times: Sequence[time] | None, context: NewsContext) -> None:
     await activate_subscriber(session, subscriber, times, default_times=context.settings.bulletin_times, now=context.now())
 
 
-def settings_text(subscriber: Subscriber, now: datetime) -> str:
-    times = [slot.local_time for slot in subscriber.times]
-    status = "🔔 subscribed" if subscriber.active else "🔕 not subscribed"
-    lines = [
-        "<b>Your settings</b>",
-        "",
-        f"Bulletins: {status}",
-        f"Times: {format_times(times) if times else 'none yet'}",
-        f"Timezone: {escape(subscriber.timezone)}",
-    ]
-    if subscriber.active:
-        lines.append(f"Next bulletin: {describe_next(subscriber.next_bulletin_at, subscriber.timezone, now)}")
-    lines += ["", f"Change times with /subscribe HH:MM …, the zone with {escape(TIMEZONE_EXAMPLE)}"]
-    return "\n".join(lines)
-
-
-def settings_keyboard(subscriber: Subscriber) -> InlineKeyboardMarkup:
-    preset_row = [
-        InlineKeyboardButton(label, callback_data=SettingsTimes(times).pack())
-        for label, times in PRESETS
-    ]
-    toggle = (
-        InlineKeyboardButton("🔕 Unsubscribe", callback_data=SettingsOff().pack())
-        if subscriber.active
-        else InlineKeyboardButton("🔔 Subscribe", callback_data=SettingsOn().pack())
-    )
-    return InlineKeyboardMarkup([preset_row[:2], preset_row[2:] + [toggle]])
-
-
-def subscribed_text(subscriber: Subscriber, now: datetime) -> str:
-    times = [slot.local_time for slot in subscriber.times]
-    return (
-        f"✅ Subscribed. Bulletins at {format_times(times)} ({escape(subscriber.timezone)} time).\n"
-        f"Next bulletin: {describe_next(subscriber.next_bulletin_at, subscriber.timezone, now)}.\n\n"
-        f"Change the zone with {escape(TIMEZONE_EXAMPLE)}; /settings shows everything."
-    )
-
-
 def _parse_times(args: Sequence[str]) -> list[time]:
     """Times from `/subscribe 07:30 18:00` (commas allowed too); ValueError with a user-facing message."""
     parts = [part for arg in args for part in arg.replace(",", " ").split()]
     if len(parts) > MAX_TIMES:
-        raise ValueError(f"At most {MAX_TIMES} times a day, please.")
+        raise ValueError(TOO_MANY_TIMES)
     times = []
     for part in parts:
         try:
@@ -95,7 +58,7 @@ def _parse_times(args: Sequence[str]) -> list[time]:
                 raise ValueError(part)
             times.append(parse_time_of_day(part))
         except ValueError:
-            raise ValueError(f"“{escape(part[:40])}” is not a time of day. Use HH:MM, for example /subscribe 07:30 18:00") from None
+            raise ValueError(not_a_time_text(part)) from None
     return sorted(set(times))
 
 
@@ -106,7 +69,7 @@ async def subscribe(update: Update, context: NewsContext) -> None:
         await reply_html(update, str(exc))
         return
     async with context.db.session() as session:
-        subscriber = await chat_subscriber(session, update, context.settings.default_timezone)
+        subscriber = await subscriber_for(session, update, context)
         await _activate(session, subscriber, times, context)
         text = subscribed_text(subscriber, context.now())
     await reply_html(update, text)
@@ -114,64 +77,34 @@ async def subscribe(update: Update, context: NewsContext) -> None:
 
 async def unsubscribe(update: Update, context: NewsContext) -> None:
     async with context.db.session() as session:
-        subscriber = await chat_subscriber(session, update, context.settings.default_timezone)
-        was_active = subscriber.active
-        await _deactivate(session, subscriber)
-    if was_active:
-        await reply_html(update, "🔕 Bulletins stopped. Your times and timezone are kept: /subscribe to resume.")
-    else:
-        await reply_html(update, "You were not subscribed. /subscribe starts bulletins.")
-
-
-async def _deactivate(session: AsyncSession, subscriber: Subscriber) -> None:
-    subscriber.active = False
-    subscriber.next_bulletin_at = None
-    await cancel_pending_deliveries(session, subscriber.id, reason="unsubscribed")
-
-
-@lru_cache(maxsize=1)
-def iana_zone_names() -> frozenset[str]:
-    """The zones of the IANA tz database, as the tzdata package lists them (with the old names kept as links,
-    e.g. US/Eastern). zoneinfo.available_timezones() also lists what the OS zoneinfo directory holds besides
-    zones: `localtime` (the host's own setting), `posixrules`, and the `posix/` and `right/` copies (`right/`
-    counts leap seconds, so its clocks are ~27 s off). `Factory` is listed but is a placeholder, not a place."""
-    return frozenset(files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()) - {"Factory"}
-
-
-def user_timezone(text: str) -> str | None:
-    """The canonical IANA zone name a user typed (any case, spaces for underscores), or None."""
-    zone_name = find_timezone(text)
-    return zone_name if zone_name in iana_zone_names() else None
+        subscriber = await subscriber_for(session, update, context)
+        was_active = await deactivate_subscriber(session, subscriber)
+    await reply_html(update, UNSUBSCRIBED if was_active else NOT_SUBSCRIBED)
 
 
 async def set_timezone(update: Update, context: NewsContext) -> None:
     args = context.args or []
     if not args:
         async with context.db.session() as session:
-            subscriber = await chat_subscriber(session, update, context.settings.default_timezone)
+            subscriber = await subscriber_for(session, update, context)
             current = subscriber.timezone
-        await reply_html(update, f"Your timezone is {escape(current)}. To change it: {escape(TIMEZONE_EXAMPLE)}")
+        await reply_html(update, current_timezone_text(current))
         return
     zone_name = user_timezone(" ".join(args))
     if zone_name is None:
-        shown = escape(" ".join(args)[:64])
-        await reply_html(update, f"“{shown}” is not a timezone I know. Use an IANA name, for example {escape(TIMEZONE_EXAMPLE)}")
+        await reply_html(update, unknown_timezone_text(" ".join(args)))
         return
     async with context.db.session() as session:
-        subscriber = await chat_subscriber(session, update, context.settings.default_timezone)
-        subscriber.timezone = zone_name
+        subscriber = await subscriber_for(session, update, context)
         now = context.now()
-        reschedule(subscriber, now)
-        local_now = now.astimezone(ZoneInfo(zone_name)).strftime("%H:%M")
-        text = f"🕰 Timezone set to {escape(zone_name)} (it is {local_now} there)."
-        if subscriber.active:
-            text += f"\nNext bulletin: {describe_next(subscriber.next_bulletin_at, zone_name, now)}."
+        change_timezone(subscriber, zone_name, now)
+        text = timezone_set_text(subscriber, now)
     await reply_html(update, text)
 
 
 async def show_settings(update: Update, context: NewsContext) -> None:
     async with context.db.session() as session:
-        subscriber = await chat_subscriber(session, update, context.settings.default_timezone)
+        subscriber = await subscriber_for(session, update, context)
         text, keyboard = settings_text(subscriber, context.now()), settings_keyboard(subscriber)
     await reply_html(update, text, reply_markup=keyboard)
 
@@ -181,10 +114,10 @@ async def on_subscribe_button(update: Update, context: NewsContext) -> None:
     query = update.callback_query
     assert query is not None
     async with context.db.session() as session:
-        subscriber = await chat_subscriber(session, update, context.settings.default_timezone)
+        subscriber = await subscriber_for(session, update, context)
         await _activate(session, subscriber, None, context)
         text = subscribed_text(subscriber, context.now())
-    await query.answer("Subscribed")
+    await query.answer(SUBSCRIBED_ANSWER)
     await reply_html(update, text)
 
 
@@ -193,21 +126,21 @@ async def on_settings_button(update: Update, context: NewsContext) -> None:
     assert query is not None
     data = query.data
     async with context.db.session() as session:
-        subscriber = await chat_subscriber(session, update, context.settings.default_timezone)
+        subscriber = await subscriber_for(session, update, context)
         if SettingsOff.unpack(data):
-            await _deactivate(session, subscriber)
-            notice = "Bulletins stopped"
+            await deactivate_subscriber(session, subscriber)
+            notice = STOPPED_ANSWER
         elif SettingsOn.unpack(data):
             await _activate(session, subscriber, None, context)
-            notice = "Subscribed"
+            notice = SUBSCRIBED_ANSWER
         else:
             preset = SettingsTimes.unpack(data)
             if preset is None:  # a time like 25:00: we never make such buttons
-                await query.answer("That button is out of date; try /settings again.")
+                await query.answer(OUTDATED_PRESET_ANSWER)
                 return
             times = sorted(set(preset.times))
             await _activate(session, subscriber, times, context)
-            notice = f"Bulletins at {format_times(times)}"
+            notice = times_answer(times)
         text, keyboard = settings_text(subscriber, context.now()), settings_keyboard(subscriber)
     await query.answer(notice)
     try:
@@ -217,7 +150,7 @@ async def on_settings_button(update: Update, context: NewsContext) -> None:
             raise
 
 
-def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
+def handlers() -> list[BaseHandler[Update, NewsContext, None]]:
     return [
         command("subscribe", subscribe),
         command("unsubscribe", unsubscribe),

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, time, timedelta, timezone
 from functools import lru_cache
+from importlib.resources import files
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -67,3 +68,18 @@ def find_timezone(name: str) -> str | None:
     except (ZoneInfoNotFoundError, ValueError):
         return None
     return canonical
+
+
+@lru_cache(maxsize=1)
+def iana_zone_names() -> frozenset[str]:
+    """The zones of the IANA tz database, as the tzdata package lists them (with the old names kept as links,
+    e.g. US/Eastern). zoneinfo.available_timezones() also lists what the OS zoneinfo directory holds besides
+    zones: `localtime` (the host's own setting), `posixrules`, and the `posix/` and `right/` copies (`right/`
+    counts leap seconds, so its clocks are ~27 s off). `Factory` is listed but is a placeholder, not a place."""
+    return frozenset(files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()) - {"Factory"}
+
+
+def user_timezone(text: str) -> str | None:
+    """The canonical IANA zone name a user typed (any case, spaces for underscores), or None."""
+    zone_name = find_timezone(text)
+    return zone_name if zone_name in iana_zone_names() else None

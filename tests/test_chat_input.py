@@ -13,8 +13,8 @@ from telegram.ext import CommandHandler, MessageHandler
 from bot.app import FEATURES
 from bot.errors import AlertThrottle, error_kind
 from compose.buttons import parse_int
-from handlers import subscriptions
-from handlers.common import NOT_HERE, STALE_BUTTON
+from compose.replies import NOT_HERE, STALE_BUTTON
+from services import schedule
 from storage import articles as article_repo
 
 from tests.conftest import RunningBot
@@ -258,20 +258,20 @@ NOT_A_ZONE = "is not a timezone I know. Use an IANA name, for example /timezone 
     "name", ["localtime", "Factory", "posix/Europe/Berlin", "right/UTC", "posixrules", "SystemV/AST4"]
 )
 def test_only_iana_zones_are_user_zones(name: str) -> None:
-    assert subscriptions.user_timezone(name) is None
+    assert schedule.user_timezone(name) is None
 
 
 @pytest.mark.parametrize(
     ("name", "zone"), [("europe/berlin", "Europe/Berlin"), ("UTC", "UTC"), ("us/eastern", "US/Eastern")]
 )
 def test_iana_zones_and_their_old_names_are_accepted(name: str, zone: str) -> None:
-    assert subscriptions.user_timezone(name) == zone
+    assert schedule.user_timezone(name) == zone
 
 
 async def test_timezone_refuses_what_is_not_a_zone(bot: RunningBot, monkeypatch: pytest.MonkeyPatch) -> None:
     # As on a host whose zoneinfo directory (which available_timezones() reads) has posix/, right/ and localtime:
     # the lookup finds every name, and the IANA list must still refuse them.
-    monkeypatch.setattr(subscriptions, "find_timezone", lambda text: text.strip())
+    monkeypatch.setattr(schedule, "find_timezone", lambda text: text.strip())
     for name in ["localtime", "Factory", "posix/Europe/Berlin", "right/UTC"]:
         [reply] = await bot.ask(CHAT, f"/timezone {name}")
         assert reply.visible_text.startswith(f"“{name}” {NOT_A_ZONE}"), name
