@@ -140,7 +140,7 @@ async def test_server_errors_and_timeouts_back_off_then_fail_visibly(database: D
     fake_api.fail_chat(1, "500", times=1)
     fake_api.fail_chat(2, "timeout", times=1)
     fake_api.fail_chat(3, "502")  # never recovers
-    fake_api.timeout_delay = 1.0
+    fake_api.timeout_delay = 3600.0  # only the client's timeout (0.5 s) can end the held request
     engine = engine_for(database, fake_api, timeout=0.5, max_attempts=2)
     try:
         summary = await engine.run()
