@@ -196,10 +196,12 @@ class _WatchedWindow(SlidingWindow):
 
 async def _until(condition: Callable[[], bool], what: str) -> None:
     """Wait for state the test can see to be reached (turns of the event loop, bounded only to report a failure)."""
-    async with asyncio.timeout(10):
-        while not condition():
-            await asyncio.sleep(0.001)
-    assert condition(), what
+    try:
+        async with asyncio.timeout(10):
+            while not condition():
+                await asyncio.sleep(0.001)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def test_replies_are_not_queued_behind_a_bulletin_run(bot: RunningBot) -> None:
