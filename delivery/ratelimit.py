@@ -178,10 +178,19 @@ class FloodLimits:
     """The bot's shared limits: one global window plus per-chat windows, used by bulletins and replies alike."""
 
     def __init__(
-        self, per_second: int | None, *, per_chat_per_second: int = 1, per_group_per_minute: int = 20, guard: float = 0.01
+        self,
+        per_second: int | None,
+        *,
+        per_chat_per_second: int = 1,
+        per_group_per_minute: int = 20,
+        guard: float = 0.01,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self.overall = SlidingWindow(per_second, 1.0, guard=guard, smooth=True) if per_second else None
-        self.chats = ChatLimits(per_chat_per_second, per_group_per_minute)
+        self.overall = (
+            SlidingWindow(per_second, 1.0, guard=guard, smooth=True, clock=clock, sleep=sleep) if per_second else None
+        )
+        self.chats = ChatLimits(per_chat_per_second, per_group_per_minute, clock=clock, sleep=sleep)
 
     async def acquire(self, chat_id: int | None, priority: int) -> Slot | None:
         """Wait for a free start; call `started()` on the result right before sending."""

@@ -77,6 +77,8 @@ class BotApiRoutes(FaultInjection):
 
     def __init__(self, *, bot_id: int, bot_username: str, bot_name: str) -> None:
         super().__init__(bot_id=bot_id, bot_username=bot_username, bot_name=bot_name)
+        self.rate_clock: Callable[[], float] = time.monotonic
+        """The clock a sendMessage's arrival is taken from for the flood limits; a test may freeze it."""
         self._handlers: dict[str, _Handler] = {
             "getme": self._get_me,
             "getupdates": self._get_updates,
@@ -390,7 +392,12 @@ class BotApiRoutes(FaultInjection):
             remaining = deadline - loop.time()
             if batch or remaining <= 0 or self._closing:
                 return batch
-            await self._updates_signal.wait(remaining)
+            self._waiting_polls += 1
+            self._changed.fire()
+            try:
+                await self._updates_signal.wait(remaining)
+            finally:
+                self._waiting_polls -= 1
             if generation != self._poll_generation:
                 raise ApiError(
                     409,
@@ -432,7 +439,7 @@ class BotApiRoutes(FaultInjection):
         # Flood limits count a request when it arrives, as Telegram's servers see it; `latency` is the round
         # trip, spent before answering. (Counting after the sleep would add this server's own timer jitter to
         # every arrival time and report 429s that no sender could avoid.)
-        arrival = time.monotonic()
+        arrival = self.rate_clock()
         try:
             self._admit_send(chat_id, arrival)
         except ApiError:

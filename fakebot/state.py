@@ -73,6 +73,7 @@ class FakeBotState:
         self._next_update_id = 100_001
         self._next_callback_id = 4_000_000_000_000_001
         self._poll_generation = 0
+        self._waiting_polls = 0  # getUpdates requests waiting for an update
         self._init_state()
 
     # ------------------------------------------------------------------------------------------------ state
@@ -407,6 +408,16 @@ class FakeBotState:
                     f"{len(polls)} getUpdates request(s) answered, last params: "
                     f"{polls[-1].params if polls else None}\n" + self._diagnostics()
                 )
+            await self._changed.wait(remaining)
+
+    async def wait_until_polling(self, timeout: float = 5.0) -> None:
+        """Wait until a getUpdates request is waiting for an update (a long poll in progress)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._waiting_polls:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"timed out after {timeout}s waiting for a long poll\n" + self._diagnostics())
             await self._changed.wait(remaining)
 
     def _diagnostics(self) -> str:

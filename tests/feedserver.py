@@ -2,8 +2,8 @@
 
 Each path is configured with `serve(...)`: a body (or a file, where `{{BASE}}` becomes the server's own URL),
 a content type, ETag / Last-Modified validators (answered with 304 when the request's match), gzip when the
-client accepts it, an HTTP status, a redirect, a delay (for timeouts) or an endless body (for size caps), or
-an answer held until the test sets an event. Every request is recorded with its headers, and when its answer
+client accepts it, an HTTP status, a redirect, a delay (for timeouts) or an endless body (for size caps), an
+answer held until the test sets an event, or held at a `Gate` the test opens one request at a time. Every request is recorded with its headers, and when its answer
 starts and ends, so a test can ask how many requests of a kind were answered at once (`peak`).
 """
 
@@ -22,6 +22,37 @@ from aiohttp import web
 FEEDS = Path(__file__).parent / "data" / "feeds"
 
 
+class Gate:
+    """Holds the requests to every route that shares it until the test lets them through: one per `release()`, or
+    all once `open()`. `held` is how many are being held now."""
+
+    def __init__(self) -> None:
+        self.held = 0
+        self._passes = 0
+        self._open = False
+        self._changed = asyncio.Condition()
+
+    async def pass_through(self) -> None:
+        async with self._changed:
+            self.held += 1
+            try:
+                await self._changed.wait_for(lambda: self._open or self._passes > 0)
+                if not self._open:
+                    self._passes -= 1
+            finally:
+                self.held -= 1
+
+    async def release(self) -> None:
+        async with self._changed:
+            self._passes += 1
+            self._changed.notify_all()
+
+    async def open(self) -> None:
+        async with self._changed:
+            self._open = True
+            self._changed.notify_all()
+
+
 @dataclass
 class Route:
     body: bytes = b""
@@ -34,6 +65,7 @@ class Route:
     delay: float = 0.0
     endless: bool = False  # stream data without Content-Length until the client gives up
     hold: asyncio.Event | None = None  # answer only once the test sets this event
+    gate: Gate | None = None  # answer only once the test lets it through this gate
 
 
 @dataclass
@@ -129,6 +161,8 @@ class FeedServer:
             return web.Response(status=404, text="not found")
         if route.hold is not None:
             await route.hold.wait()
+        if route.gate is not None:
+            await route.gate.pass_through()
         if route.delay:
             await asyncio.sleep(route.delay)
         if route.redirect_to is not None:

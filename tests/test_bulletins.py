@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import services.bulletins as bot_bulletins
 from services.bulletins import BulletinService
 from delivery.engine import DeliveryEngine
+from delivery.ratelimit import SlidingWindow
 from delivery.transport import BotApiTransport
 from fakebot import FakeBotAPI
 from storage.models import Delivery, DeliveryArticle, DeliveryStatus, Subscriber
@@ -287,13 +288,23 @@ async def test_stop_in_the_middle_of_a_run_then_restart_sends_each_bulletin_once
             await first.ask(chat, "/subscribe 07:00")
         await add_articles(first.db, "Breaking", "Developing")
         clock.set(at(2026, 11, 27, 7, 0))
-        fake_api.latency = 0.03
+        # Ten starts a second, on a clock that moves only once the stop is asked: the run is stopped in the middle
+        # (ten sent, the rest waiting for a start) however fast or slow the machine is.
+        now = [0.0]
+        engine = first.bulletins.engine
+
+        async def sleep_until_stopped(seconds: float) -> None:
+            while not engine.stopping:
+                await asyncio.sleep(0.001)
+            now[0] += seconds
+
+        engine.flood.overall = SlidingWindow(10, 1.0, clock=lambda: now[0], sleep=sleep_until_stopped)
         run = asyncio.create_task(first.run_bulletins())
-        await fake_api.wait_for_request("sendMessage", predicate=lambda _r: sum(fake_api.send_counts_by_chat().get(c, 0) for c in chats) >= len(chats) + 8)
+        await fake_api.wait_for_request("sendMessage", predicate=lambda _r: sum(fake_api.send_counts_by_chat().get(c, 0) for c in chats) >= len(chats) + 10)
         # Leaving the block is the SIGTERM path: no new claims, in-flight sends finish.
     partial = await run
     sent_before_restart = sum(1 for c in chats for m in fake_api.sent(c) if "bulletin ·" in m.visible_text)
-    assert 0 < sent_before_restart < len(chats)
+    assert sent_before_restart == 10  # the waiting ones were handed back, not sent, once the stop came
     assert partial.sent == sent_before_restart
 
     fake_api.latency = 0

@@ -6,15 +6,17 @@ import asyncio
 import os
 import signal
 import sys
-import time
+from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from delivery.engine import DeliveryEngine, DeliveryLimits
-from delivery.ratelimit import BULK, REPLY, SlidingWindow
+from delivery.ratelimit import BULK, REPLY, FloodLimits, SlidingWindow, Slot
 from delivery.transport import BotApiTransport
 from fakebot import FakeBotAPI
 from storage.models import Delivery, Subscriber
@@ -81,16 +83,27 @@ async def test_every_row_is_sent_once_and_recorded(database: Database, fake_api:
 
 
 async def test_never_more_than_the_limit_in_any_second_even_the_first(database: Database, fake_api: FakeBotAPI) -> None:
-    # What the engine controls is when requests leave; each start is timed at the transport. (Whether a
-    # loaded machine's scheduling jitter ever pushes 31 arrivals into one of the server's seconds is
-    # measured by bench/delivery_bench.py against a server in its own process, not asserted here.)
+    # What the engine controls is when requests leave; each start is timed at the transport, on the limits' own
+    # clock: the test's, which moves only when the limits sleep. So the starts are the limiter's decisions, however
+    # slowly the machine runs the workers. (Whether a loaded machine's scheduling jitter ever pushes 31 arrivals
+    # into one of the server's seconds is measured by bench/delivery_bench.py against a server in its own process,
+    # not asserted here.)
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        # The worker granted a slot just before resumes in the loop's next step and starts its send there (no
+        # await between the grant and the start); only then does the clock move.
+        await asyncio.sleep(0)
+        now[0] += seconds
+
     await seed(database, range(1, 121))
-    engine = engine_for(database, fake_api, limits=DeliveryLimits(per_second=30))
+    flood = FloodLimits(30, clock=lambda: now[0], sleep=sleep)
+    engine = engine_for(database, fake_api, limits=DeliveryLimits(per_second=30), flood=flood)
     starts: list[float] = []
     send = engine.transport.send_message
 
     async def timed_send(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        starts.append(time.monotonic())
+        starts.append(now[0])
         return await send(*args, **kwargs)  # type: ignore[arg-type]
 
     engine.transport.send_message = timed_send  # type: ignore[method-assign]
@@ -127,7 +140,7 @@ async def test_server_errors_and_timeouts_back_off_then_fail_visibly(database: D
     fake_api.fail_chat(1, "500", times=1)
     fake_api.fail_chat(2, "timeout", times=1)
     fake_api.fail_chat(3, "502")  # never recovers
-    fake_api.timeout_delay = 1.0
+    fake_api.timeout_delay = 3600.0  # only the client's timeout (0.5 s) can end the held request
     engine = engine_for(database, fake_api, timeout=0.5, max_attempts=2)
     try:
         summary = await engine.run()
@@ -166,17 +179,72 @@ async def test_blocked_and_missing_chats_are_deactivated(database: Database, fak
     assert stored[1].status == "cancelled" and stored[2].status == "cancelled"
 
 
+class _WatchedWindow(SlidingWindow):
+    """The global window, with a record of who asked for a start and in which order starts were granted."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.asked: Counter[int] = Counter()
+        self.granted: list[int] = []  # priorities, in the order the starts were granted
+
+    async def acquire(self, priority: int = BULK) -> Slot:
+        self.asked[priority] += 1  # before acquire queues the waiter, which it does before it first suspends
+        slot = await super().acquire(priority)
+        self.granted.append(priority)  # waiters resume in the order their starts were granted
+        return slot
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    """Wait for state the test can see to be reached (turns of the event loop, bounded only to report a failure)."""
+    try:
+        async with asyncio.timeout(10):
+            while not condition():
+                await asyncio.sleep(0.001)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
 async def test_replies_are_not_queued_behind_a_bulletin_run(bot: RunningBot) -> None:
-    await seed(bot.db, range(1, 121))  # four seconds of bulletins at 30/s
+    # The shared limits' global window runs on the test's clock: it moves one second when the test says, so the run
+    # stands still with every sender queued in the window, and the reply has to get past them.
+    now = [0.0]
+    ticks: list[asyncio.Event] = []  # one per sleep of the window: it wakes when the test sets it
+    held = [True]  # then the rest of the run in the test's time, without waiting for the test
+
+    async def sleep(seconds: float) -> None:
+        tick = asyncio.Event()
+        ticks.append(tick)
+        if held[0]:
+            await tick.wait()
+        else:
+            await asyncio.sleep(0)
+        now[0] += seconds
+
+    window = _WatchedWindow(30, 1.0, clock=lambda: now[0], sleep=sleep)
+    bot.bulletins.engine.flood.overall = window  # the replies' rate limiter shares this FloodLimits
+    workers = bot.bulletins.engine.workers
+    await seed(bot.db, range(1, 121))
     run = asyncio.create_task(bot.run_bulletins())
-    await bot.api.wait_for_messages(60, 1, timeout=10)  # well into the run
-    asked = time.monotonic()
-    [reply] = await bot.ask(5000, "/help")
-    assert reply.sent_at - asked < 0.5
+    try:
+        # The first second's 30 go out; then every sender waits in the window for the clock.
+        await _until(lambda: len(bot.api.sent()) == 30 and window.asked[BULK] - len(window.granted) == workers,
+                     "every sender queued in the window")  # fmt: skip
+        bot.api.user_sends_text(5000, "/help")
+        await _until(lambda: window.asked[REPLY] == 1, "the reply queued in the window")
+        assert len(ticks) == 1 and window.granted == [BULK] * 30
+        ticks[0].set()  # one second later: 30 more starts, and the reply, queued last, is the first of them
+        await _until(lambda: len(window.granted) == 60, "the second second's starts granted")
+        assert window.granted[30] == REPLY and window.granted[31:] == [BULK] * 29
+        [reply] = await bot.api.wait_for_messages(5000, 1)
+        assert len(bot.api.sent()) - 1 <= 59 and not run.done()  # the reply came while 61 bulletins still waited
+    finally:
+        held[0] = False
+        for tick in ticks:
+            tick.set()
     summary = await run
     assert summary.sent == 120
     last_bulletin = max(m.sent_at for c in range(1, 121) for m in bot.api.sent(c))
-    assert reply.sent_at < last_bulletin - 1.0
+    assert reply.sent_at < last_bulletin
 
 
 async def test_sliding_window_serves_replies_first() -> None:
@@ -308,7 +376,13 @@ async def test_sigkill_mid_run_then_restart_loses_nothing(tmp_path: Path, databa
     await sender.wait()
     delivered_before = len(fake_api.sent())
     assert delivered_before < 200
-    await asyncio.sleep(1.2)  # the dead sender's lease runs out
+    # The dead sender's lease runs out: its claims are moved back past the lease (1 s) rather than waited out.
+    async with database.session() as session:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.status == "sending")
+            .values(claimed_at=datetime.now(timezone.utc) - timedelta(seconds=2))
+        )
     fake_api.latency = 0
     assert "sent=" in await _newsbot(tmp_path, env, "bulletin", "send")
     counts = bulletins_by_chat(fake_api)
@@ -325,12 +399,11 @@ async def test_sigterm_finishes_in_flight_and_exits_promptly(tmp_path: Path, dat
            "MAX_MESSAGES_PER_SECOND": "30"}
     sender = await _start_sender(tmp_path, env)
     await fake_api.wait_for_request("sendMessage", timeout=30, predicate=lambda _r: len(fake_api.sent()) >= 40)
-    stopped_at = time.monotonic()
     sender.send_signal(signal.SIGTERM)
-    out, _ = await asyncio.wait_for(sender.communicate(), 10)
-    assert time.monotonic() - stopped_at < 5
+    out, _ = await asyncio.wait_for(sender.communicate(), 30)  # only reached if it does not stop
     assert sender.returncode == 0 and "sent=" in out.decode()
     first_pass = bulletins_by_chat(fake_api)
+    # Promptly: it stopped claiming and exited with the run unfinished (the rest would take five more seconds).
     assert len(first_pass) < 200 and set(first_pass.values()) == {1}
     stored = await rows(database)
     assert {r.status for r in stored.values()} == {"sent", "pending"}  # unsent rows were handed back, not left claimed

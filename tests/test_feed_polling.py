@@ -3,6 +3,7 @@ PostgreSQL). Time is passed in (`now=`), so backoff and the long-failure report 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -228,10 +229,11 @@ async def test_each_kind_of_failure_is_recorded_and_other_sources_are_unaffected
     server: FeedServer, service: FeedService, database: Database
 ) -> None:
     good = await add_source(database, server.serve_file("/good.xml", RSS2))
+    never = asyncio.Event()  # the slow feed is answered only after the poll: the fetch's 1 s timeout ends it
     cases = {
         await add_source(database, server.url("/missing.xml")): "HTTP 404",
         await add_source(database, server.serve("/broken.xml", status=500)): "HTTP 500",
-        await add_source(database, server.serve_file("/slow.xml", RSS2, delay=3.0)): "timed out after 1 s",
+        await add_source(database, server.serve_file("/slow.xml", RSS2, hold=never)): "timed out after 1 s",
         await add_source(database, server.serve_file("/home.html", "not-a-feed.html", content_type="text/html")):
             "not a feed: the server sent an HTML page",
         await add_source(database, server.serve("/huge.xml", endless=True)): "response too large",
@@ -239,7 +241,10 @@ async def test_each_kind_of_failure_is_recorded_and_other_sources_are_unaffected
         await add_source(database, server.serve("/blank.xml", b"")): "empty response",
         await add_source(database, server.serve("/binary.xml", b"\x00\x01\x02\xff\xfe garbage")): "not a feed",
     }  # fmt: skip
-    summary = await service.poll(now=NOW)
+    try:
+        summary = await service.poll(now=NOW)
+    finally:
+        never.set()
     assert summary.failed == len(cases) and summary.added == 3
     for source_id, message in cases.items():
         source = await source_row(database, source_id)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 
@@ -15,10 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.admins import admin_reporter
+from ingest.pages import HostGates
 from services.feeds import PAGE_TRIES, FeedService
 from storage.models import Article
 from storage.session import Database
-from tests.feedserver import FeedServer
+from tests.feedserver import FeedServer, Gate
 from tests.test_feed_polling import NOW, RSS2, RecordingBot, add_source, source_row
 
 LIMIT = 10.0  # seconds a test waits for something that should happen at once; only reached when it fails
@@ -31,6 +33,8 @@ async def server() -> AsyncIterator[FeedServer]:
         for route in feed_server.routes.values():  # let held answers finish before the server goes
             if route.hold is not None:
                 route.hold.set()
+            if route.gate is not None:
+                await route.gate.open()
 
 
 def make_service(db: Database, **options: object) -> FeedService:
@@ -81,6 +85,59 @@ def page_feed(
                      f"</h1>{paragraphs}</article></body></html>", content_type="text/html", **page_options)  # fmt: skip
     feed = f"<rss version='2.0'><channel><title>Town pages</title><link>{server.base}/</link>{''.join(items)}</channel></rss>"
     return server.serve(path, feed)
+
+
+class CountingGates(HostGates):
+    """A service's per-host gates, counting the page fetches waiting at them, let through (fetching), and done."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = self.through = self.done = 0
+
+    @asynccontextmanager
+    async def hold(self, url: str) -> AsyncIterator[None]:
+        self.waiting += 1
+        entered = False
+        try:
+            async with super().hold(url):
+                self.waiting, self.through, entered = self.waiting - 1, self.through + 1, True
+                try:
+                    yield
+                finally:
+                    self.through -= 1
+        finally:
+            if not entered:
+                self.waiting -= 1
+            self.done += 1
+
+
+async def until(condition: Callable[[], bool], describe: Callable[[], str]) -> None:
+    """Wait for state the test can see (turns of the event loop; the bound only ends a failing test)."""
+    try:
+        async with asyncio.timeout(LIMIT):
+            while not condition():
+                await asyncio.sleep(0.001)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting: {describe()}") from None
+
+
+async def pass_pages_one_at_a_time(gate: Gate, gates: CountingGates, pages: int) -> int:
+    """Let page fetches through the server's `gate` one at a time until `pages` (counted since `gates` was made)
+    are done, each only once the fetcher could start no other: every wanted fetch is either waiting at its host gate
+    or let through and held at the server. Returns the most held at once, so the peak is reached whatever the
+    machine's speed, and a fetch past the per-host limit is always caught."""
+    most = 0
+    while gates.done < pages:
+        await until(
+            lambda: gates.waiting + gates.through + gates.done == pages and gate.held == gates.through,
+            lambda: f"{pages} page fetches: {gates.waiting} waiting at the host gate, {gates.through} let through, "
+            f"{gates.done} done; {gate.held} held at the server",
+        )
+        most = max(most, gate.held)
+        done = gates.done
+        await gate.release()
+        await until(lambda: gates.done > done, lambda: "the released page fetch to end")
+    return most
 
 
 def is_page(path: str) -> bool:
@@ -207,11 +264,16 @@ async def test_a_poll_that_crashes_is_not_restarted_at_once(
 async def test_a_poll_fetches_at_most_ten_pages_newest_first_and_later_polls_the_rest(
     server: FeedServer, database: Database
 ) -> None:
-    # A short delay on each page makes fetches overlap, so the per-host limit is what keeps them at two.
-    await add_source(database, page_feed(server, 30, delay=0.05))
+    # The server holds each page until the test lets it through, once the fetcher can start no other: the fetches
+    # overlap as far as the per-host limit lets them.
+    gate = Gate()
+    await add_source(database, page_feed(server, 30, gate=gate))
     service = make_service(database)
+    service.hosts = gates = CountingGates()
 
-    [first] = (await service.poll(now=NOW)).results
+    polling = asyncio.create_task(service.poll(now=NOW))
+    assert await pass_pages_one_at_a_time(gate, gates, 10) == 2
+    [first] = (await polling).results
     assert first.ok and len(first.added) == 30
     assert sorted(pages_requested(server), reverse=True) == list(range(29, 19, -1))  # the newest ten
     by_story = await stories(database)
@@ -222,7 +284,9 @@ async def test_a_poll_fetches_at_most_ten_pages_newest_first_and_later_polls_the
 
     # The feed has not changed (a 304): the next poll still completes the next ten newest, in place.
     later = NOW + timedelta(minutes=15)
-    [second] = (await service.poll(now=later)).results
+    polling = asyncio.create_task(service.poll(now=later))
+    assert await pass_pages_one_at_a_time(gate, gates, 20) == 2
+    [second] = (await polling).results
     assert second.ok and second.not_modified and len(second.updated) == 10 and second.added == []
     assert sorted(pages_requested(server)[10:], reverse=True) == list(range(19, 9, -1))
     by_story = await stories(database)
@@ -231,7 +295,9 @@ async def test_a_poll_fetches_at_most_ten_pages_newest_first_and_later_polls_the
     assert all(by_story[n].updated_at == later and by_story[n].page_tries_left is None for n in range(10, 20))
     assert second.line().endswith("not modified, 10 updated from their pages")
 
-    [third] = (await service.poll(now=later + timedelta(minutes=15))).results
+    polling = asyncio.create_task(service.poll(now=later + timedelta(minutes=15)))
+    assert await pass_pages_one_at_a_time(gate, gates, 30) == 2
+    [third] = (await polling).results
     assert len(third.updated) == 10 and sorted(pages_requested(server)[20:]) == list(range(10))
     [fourth] = (await service.poll(now=later + timedelta(minutes=30))).results
     assert fourth.not_modified and fourth.updated == [] and len(pages_requested(server)) == 30  # each page once
@@ -240,9 +306,14 @@ async def test_a_poll_fetches_at_most_ten_pages_newest_first_and_later_polls_the
 
 
 async def test_pages_of_one_host_are_fetched_two_at_a_time_across_polls(server: FeedServer, database: Database) -> None:
-    await add_source(database, page_feed(server, 4, path="/one.xml", pages="/one", name="One", delay=0.05))
-    await add_source(database, page_feed(server, 4, path="/two.xml", pages="/two", name="Two", delay=0.05))
-    summary = await make_service(database).poll(now=NOW)  # both sources at once, their pages on the same host
+    gate = Gate()
+    await add_source(database, page_feed(server, 4, path="/one.xml", pages="/one", name="One", gate=gate))
+    await add_source(database, page_feed(server, 4, path="/two.xml", pages="/two", name="Two", gate=gate))
+    service = make_service(database)
+    service.hosts = gates = CountingGates()
+    polling = asyncio.create_task(service.poll(now=NOW))  # both sources at once, their pages on the same host
+    assert await pass_pages_one_at_a_time(gate, gates, 8) == 2
+    summary = await polling
     assert summary.failed == 0 and summary.added == 8
     assert len(pages_requested(server, "/one/")) == 4 and len(pages_requested(server, "/two/")) == 4
     assert server.peak(is_page) == 2  # one source's feed may be answered meanwhile: it is not a page
