@@ -35,7 +35,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +196,7 @@ async def seed_database(path: Path, subscribers: int, chunk: int = 5_000) -> Non
 
     remove_database(path)
     texts = [bulletin_text(variant) for variant in range(TEXT_VARIANTS)]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     subscriber_table = Subscriber.__table__
     delivery_table = Delivery.__table__
     db = Database.from_url(sqlite_url(path))
@@ -738,8 +738,7 @@ def engine_fingerprint() -> str:
 def engine_availability() -> str | None:
     """None when delivery.engine / delivery.transport import and have the contract's names, else why not."""
     probe = (
-        "from delivery.engine import DeliveryEngine, DeliveryLimits\n"
-        "from delivery.transport import BotApiTransport\n"
+        "from delivery.engine import DeliveryEngine, DeliveryLimits\nfrom delivery.transport import BotApiTransport\n"
     )
     proc = subprocess.run(
         [PYTHON, "-c", probe], cwd=ROOT, env=_no_proxy_env(), capture_output=True, text=True, timeout=120
@@ -879,9 +878,7 @@ class ScenarioReport:
             rounds += f"; naive senders in the first {max(baseline_rounds)} only"
         out.append(f"{sc.describe(self.subscribers)}. {rounds}.")
         if self.plan.kinds:
-            out.append(
-                f"Server fault plan: {self.plan.summary()}; injected 429s are not counted in the 429 column."
-            )
+            out.append(f"Server fault plan: {self.plan.summary()}; injected 429s are not counted in the 429 column.")
         out.append(
             f"Load average before/after: {self.load_before[0]:.2f} / {self.load_after[0]:.2f}; "
             f"scenario took {self.elapsed / 60:.1f} min."
@@ -1054,7 +1051,11 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace, workdir: Path) ->
 # ------------------------------------------------------------------------------------------------ profiles
 
 
-_IDLE_LEAVES = ("_connection_worker_thread (aiosqlite/core.py:59)", "EpollSelector.select (selectors.py", "select (selectors.py")
+_IDLE_LEAVES = (
+    "_connection_worker_thread (aiosqlite/core.py:59)",
+    "EpollSelector.select (selectors.py",
+    "select (selectors.py",
+)
 
 
 def summarize_profile(path: Path, top: int = 25) -> str:
@@ -1171,7 +1172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     header = [
         "## Delivery benchmark results",
         "",
-        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPUs, Python "
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPUs, Python "
         f"{sys.version.split()[0]}; command: `{' '.join(['bench/delivery_bench.py', *argv])}`. "
         f"Bulletin text {min(text_lengths)}–{max(text_lengths)} characters of HTML.",
         "",
@@ -1196,9 +1197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         {
                             "scenario": report.scenario.key,
                             "subscribers": report.subscribers,
-                            "runs": [
-                                run.__dict__ for summary in report.summaries.values() for run in summary.runs
-                            ],
+                            "runs": [run.__dict__ for summary in report.summaries.values() for run in summary.runs],
                         }
                         for report in reports
                     ],
@@ -1208,9 +1207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if temp is not None:
             temp.cleanup()
-    failed = [
-        target for report in reports for target in report.targets() if target.passed is False
-    ]
+    failed = [target for report in reports for target in report.targets() if target.passed is False]
     return 1 if failed else 0
 
 

@@ -26,7 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, time as clock_time, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +35,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from delivery_bench import remove_database  # noqa: E402
-SLOT = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)  # 07:00 in Berlin
+
+SLOT = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)  # 07:00 in Berlin
 NOW = SLOT + timedelta(seconds=30)
 ARTICLES = 30
 
 
 async def seed(path: Path, subscribers: int, chunk: int = 5_000) -> None:
     """A migrated database where all N subscribers are due at SLOT and ARTICLES articles are new to them."""
-    from sqlalchemy import insert
-
     from delivery_bench import subscriber_row
+    from sqlalchemy import insert
 
     from storage.migrate import upgrade
     from storage.models import Article, BulletinTime, Subscriber
@@ -87,21 +88,29 @@ def check(path: Path) -> dict[str, int]:
     import sqlite3
 
     with sqlite3.connect(path) as conn:
-        rows = conn.execute("SELECT count(*), count(DISTINCT subscriber_id), count(DISTINCT text) FROM deliveries").fetchone()
+        rows = conn.execute(
+            "SELECT count(*), count(DISTINCT subscriber_id), count(DISTINCT text) FROM deliveries"
+        ).fetchone()
         still_due = conn.execute(
             "SELECT count(*) FROM subscribers WHERE next_bulletin_at <= ?", (NOW.strftime("%Y-%m-%d %H:%M:%S"),)
         ).fetchone()[0]
         links = conn.execute("SELECT count(*) FROM delivery_articles").fetchone()[0]
-    return {"rows": rows[0], "subscribers_with_row": rows[1], "distinct_texts": rows[2], "still_due": still_due, "links": links}
+    return {
+        "rows": rows[0],
+        "subscribers_with_row": rows[1],
+        "distinct_texts": rows[2],
+        "still_due": still_due,
+        "links": links,
+    }
 
 
 # ------------------------------------------------------------------------------------------------ child
 
 
 async def _prepare(spec: dict[str, Any]) -> dict[str, Any]:
-    from services.bulletins import BulletinService
     from delivery.engine import DeliveryEngine
     from delivery.transport import BotApiTransport
+    from services.bulletins import BulletinService
     from storage.session import Database
 
     db = Database.from_url(f"sqlite+aiosqlite:///{spec['db']}")
@@ -193,8 +202,12 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(temp)
         if args.compare:
             other = workdir / "compare"
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(other), args.compare], check=True)
-            revision = subprocess.run(["git", "-C", str(other), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(other), args.compare], check=True
+            )
+            revision = subprocess.run(
+                ["git", "-C", str(other), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+            )
             trees[f"{args.compare} ({revision.stdout.strip()})"] = other
         try:
             runs: dict[str, list[dict[str, Any]]] = {label: [] for label in trees}
@@ -204,15 +217,23 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  r{round_no} {label}: {runs[label][-1]['wall']:.2f} s", file=sys.stderr, flush=True)
         finally:
             if args.compare:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(workdir / "compare")], check=False)
-    print(f"\n{args.subscribers:,} subscribers due at once, {ARTICLES} new articles, SQLite; medians of {args.rounds} rounds\n")
-    print("| code | subscribers/s | wall s | first call s | calls | CPU ms/subscriber | peak RSS MB | distinct texts | every subscriber once |")
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(workdir / "compare")], check=False
+                )
+    print(
+        f"\n{args.subscribers:,} subscribers due at once, {ARTICLES} new articles, SQLite; medians of {args.rounds} rounds\n"
+    )
+    print(
+        "| code | subscribers/s | wall s | first call s | calls | CPU ms/subscriber | peak RSS MB | distinct texts | every subscriber once |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     figures = {label: describe(label, label_runs, args.subscribers) for label, label_runs in runs.items()}
     if len(figures) == 2:
         mine, other = figures.values()
-        print(f"\nthis checkout / {list(figures)[1]}: {mine['per_second'] / other['per_second']:.2f}× subscribers/s, "
-              f"{mine['cpu_ms'] / other['cpu_ms']:.2f}× CPU per subscriber")
+        print(
+            f"\nthis checkout / {list(figures)[1]}: {mine['per_second'] / other['per_second']:.2f}× subscribers/s, "
+            f"{mine['cpu_ms'] / other['cpu_ms']:.2f}× CPU per subscriber"
+        )
     return 0
 
 

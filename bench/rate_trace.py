@@ -33,10 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from delivery_bench import TOKEN, _no_proxy_env, seed_database, sqlite_url  # noqa: E402
+
 from delivery.engine import DeliveryEngine, DeliveryLimits  # noqa: E402
 from delivery.ratelimit import FloodLimits  # noqa: E402
 from delivery.transport import BotApiTransport  # noqa: E402
-from delivery_bench import TOKEN, _no_proxy_env, seed_database, sqlite_url  # noqa: E402
 from storage.session import Database  # noqa: E402
 
 
@@ -107,7 +108,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
     print(f"429 answered by the server's limit: {refused}")
     print(f"lag from request written to server arrival ({len(lags)} sends): {percentiles(lags)}")
     writes = list(transport.written.values())
-    print(f"shortest span from a write to the {args.rate}th after it:   {shortest_span(writes, args.rate) * 1000:.1f} ms")
+    print(
+        f"shortest span from a write to the {args.rate}th after it:   {shortest_span(writes, args.rate) * 1000:.1f} ms"
+    )
     print(f"shortest span from an arrival to the {args.rate}th after it: "
           f"{shortest_span([at for _, at in admitted], args.rate) * 1000:.1f} ms (a 429 needs < 1000)")  # fmt: skip
     return 0

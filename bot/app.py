@@ -11,18 +11,18 @@ from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, CallbackContext, ContextTypes, Defaults, ExtBot, JobQueue
 
-from services.bulletins import BulletinService
-from handlers.context import SERVICES_KEY, BotServices, ChatSettings, NewsContext
-from delivery.engine import DeliveryEngine, DeliveryLimits
 from bot.admins import admin_reporter
 from bot.errors import ErrorReporter
-from services.feeds import AdminReport, FeedService
-from delivery.ratelimit import FloodLimits, ReplyRateLimiter
 from bot.settings import Settings
-from delivery.transport import BotApiTransport
 from bot.updates import ChatOrderedUpdateProcessor
-from handlers import articles, bulletin, fallback, sources, start, subscriptions
 from compose.help import bot_commands
+from delivery.engine import DeliveryEngine, DeliveryLimits
+from delivery.ratelimit import FloodLimits, ReplyRateLimiter
+from delivery.transport import BotApiTransport
+from handlers import articles, bulletin, fallback, sources, start, subscriptions
+from handlers.context import SERVICES_KEY, BotServices, ChatSettings, NewsContext
+from services.bulletins import BulletinService
+from services.feeds import AdminReport, FeedService
 from storage.session import Database
 from storage.types import utcnow
 
@@ -42,9 +42,7 @@ FEEDS_JOB = "feeds"
 FEATURES = (start, articles, subscriptions, bulletin, sources, fallback)
 
 
-def build_application(
-    settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow
-) -> NewsApplication:
+def build_application(settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow) -> NewsApplication:
     token = settings.require_token()
     limits = delivery_limits(settings)
     # One set of flood limits for the process: replies (via python-telegram-bot) and bulletins share it.
@@ -62,7 +60,9 @@ def build_application(
         .concurrent_updates(ChatOrderedUpdateProcessor())
         .build()
     )
-    feeds = feed_service(settings, db, clock=clock, report_to_admins=admin_reporter(application.bot, settings.admin_ids))
+    feeds = feed_service(
+        settings, db, clock=clock, report_to_admins=admin_reporter(application.bot, settings.admin_ids)
+    )
     services = BotServices(settings=chat_settings(settings), db=db, bulletins=bulletins, feeds=feeds, clock=clock)
     application.bot_data[SERVICES_KEY] = services
     for feature in FEATURES:

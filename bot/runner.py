@@ -12,8 +12,8 @@ from telegram import Update
 
 from bot.admins import tell_admins
 from bot.app import NewsApplication, announce_commands, build_application
-from handlers.context import SERVICES_KEY, BotServices
 from bot.settings import Settings
+from handlers.context import SERVICES_KEY, BotServices
 from storage.migrate import pending_revisions, upgrade
 from storage.session import Database
 from storage.sqlite_file import SqliteFileWatch, sqlite_file

@@ -26,9 +26,7 @@ def bulletin_heading(local_now: datetime) -> str:
     return f"<b>{escape(edition_name(local_now))} · {escape(long_date(local_now))}</b>"
 
 
-def render_bulletin(
-    articles: Sequence[ArticleLike], *, local_now: datetime, limit: int = MESSAGE_LIMIT
-) -> str:
+def render_bulletin(articles: Sequence[ArticleLike], *, local_now: datetime, limit: int = MESSAGE_LIMIT) -> str:
     """The bulletin as one HTML message within `limit` visible units (titles shortened if needed).
 
     Each entry: '<b>title</b>' then 'source · /read_<id>'. Raises ValueError for an empty list, or when

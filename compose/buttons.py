@@ -135,7 +135,7 @@ class ButtonData:
         if match is None:
             return None
         values = []
-        for field, text in zip(dataclasses.fields(cls), match.groups()):
+        for field, text in zip(dataclasses.fields(cls), match.groups(), strict=True):
             value = _codec(field).decode(text)
             if value is None:
                 return None

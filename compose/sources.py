@@ -64,7 +64,9 @@ def render_sources(
         return [EMPTY_TEXT]
     failing = sum(1 for s in sources if s.consecutive_failures)
     heading = f"<b>Sources</b> ({len(sources)}, {failing} failing)" if failing else f"<b>Sources</b> ({len(sources)})"
-    blocks = [heading] + [_source_block(s, now, (counts or {}).get(s.id, 0) if counts is not None else None) for s in sources]
+    blocks = [heading] + [
+        _source_block(s, now, (counts or {}).get(s.id, 0) if counts is not None else None) for s in sources
+    ]
     blocks.append("/removesource &lt;id&gt; removes one; /addsource &lt;URL&gt; adds a feed.")
     return split_message(blocks, limit=limit)
 
@@ -129,7 +131,9 @@ def source_added_text(source: SourceLike, first_poll: FirstPollLike) -> str:
     else:
         added = first_poll.added
         lines.append(f"{len(added)} new article{'s' if len(added) != 1 else ''} stored.")
-        lines += [f"• {escape(truncate(title, 100))} /read_{article_id}" for article_id, title in added[:MAX_LISTED_TITLES]]
+        lines += [
+            f"• {escape(truncate(title, 100))} /read_{article_id}" for article_id, title in added[:MAX_LISTED_TITLES]
+        ]
         if first_poll.warning:
             lines.append(f"<i>Note:</i> {escape(truncate(first_poll.warning, 300))}")
     return "\n".join(lines)

@@ -95,10 +95,7 @@ def settings_text(subscriber: SubscriberLike, now: datetime) -> str:
 
 
 def settings_keyboard(subscriber: SubscriberLike) -> InlineKeyboardMarkup:
-    preset_row = [
-        InlineKeyboardButton(label, callback_data=SettingsTimes(times).pack())
-        for label, times in PRESETS
-    ]
+    preset_row = [InlineKeyboardButton(label, callback_data=SettingsTimes(times).pack()) for label, times in PRESETS]
     toggle = (
         InlineKeyboardButton("🔕 Unsubscribe", callback_data=SettingsOff().pack())
         if subscriber.active

@@ -7,7 +7,7 @@ Everything here works on *unescaped* text. Escaping a string never changes its v
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 ELLIPSIS = "…"
 
@@ -70,8 +70,8 @@ def truncate(text: str, max_units: int, ellipsis: str = ELLIPSIS) -> str:
 def as_utc(moment: datetime) -> datetime:
     """An aware datetime in UTC; naive values are taken to be UTC already."""
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def short_date(moment: datetime) -> str:

@@ -202,7 +202,8 @@ class DeliveryEngine:
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake within a fraction of a second when a stop is requested."""
         end = time.monotonic() + seconds
-        while not self._stopping and (remaining := end - time.monotonic()) > 0:
+        # A stop is a flag set from anywhere (a signal, another task), not an Event to wait on.
+        while not self._stopping and (remaining := end - time.monotonic()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(min(remaining, 0.2))
 
     async def _claim(self, only_ids: Sequence[int] | None, held: set[int]) -> list[ClaimedDelivery]:
@@ -262,7 +263,11 @@ class DeliveryEngine:
                 chat_id = result.migrate_to_chat_id
                 continue
             if _cannot_parse(result) and parse_mode is not None:
-                log.error("BUG: Telegram rejected our HTML for delivery %s (%s); resending as plain text", row.id, result.description)
+                log.error(
+                    "BUG: Telegram rejected our HTML for delivery %s (%s); resending as plain text",
+                    row.id,
+                    result.description,
+                )
                 text, parse_mode = html.unescape(_TAG.sub("", text)), None
                 continue
             await self._settle_failure(row, chat_id, result, summary)
@@ -271,11 +276,18 @@ class DeliveryEngine:
         summary.failed += 1
         return True
 
-    async def _settle_failure(self, row: ClaimedDelivery, chat_id: int, result: SendResult, summary: RunSummary) -> None:
+    async def _settle_failure(
+        self, row: ClaimedDelivery, chat_id: int, result: SendResult, summary: RunSummary
+    ) -> None:
         now = self.clock()
         if result.retry_after is not None:
             # Flood control is not the row's fault: it does not use up an attempt.
-            await self._postpone(row.id, now + timedelta(seconds=result.retry_after), f"429: retry after {result.retry_after:g}s", refund=True)
+            await self._postpone(
+                row.id,
+                now + timedelta(seconds=result.retry_after),
+                f"429: retry after {result.retry_after:g}s",
+                refund=True,
+            )
             summary.retried += 1
         elif _chat_is_gone(result):
             async with self.db.session() as session:
@@ -361,7 +373,9 @@ def _chat_is_gone(result: SendResult) -> bool:
     if result.status == 403:
         return True
     text = result.description.lower()
-    return result.status == 400 and ("chat not found" in text or "user is deactivated" in text or "peer_id_invalid" in text)
+    return result.status == 400 and (
+        "chat not found" in text or "user is deactivated" in text or "peer_id_invalid" in text
+    )
 
 
 def _is_transient(result: SendResult) -> bool:
@@ -376,4 +390,3 @@ def _backoff(attempts: int) -> float:
     """Exponential with jitter: 1-2 s, 2-4 s, 4-8 s, ... capped at 5 minutes."""
     base = min(2.0 ** max(attempts - 1, 0), 300.0)
     return base + random.random() * base
-

@@ -8,7 +8,6 @@ keep going through python-telegram-bot.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +66,7 @@ class BotApiTransport:
             async with self._client().post(self._endpoint + method, json=payload) as response:
                 status = response.status
                 body = await response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             # Never include the URL: it carries the token.
             return SendResult(description=f"network error: {type(exc).__name__}")
         try:

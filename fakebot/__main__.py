@@ -34,7 +34,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fault-times", type=int, default=1, help="failures per transient faulty chat (403: all)")
     parser.add_argument("--timeout-delay", type=float, default=30.0, help="seconds a 'timeout' fault holds a request")
     parser.add_argument("--bot-username", default="newsbot_test_bot")
-    parser.add_argument("--trace", help="write every sendMessage's (chat id, arrival time, admitted) here as JSON at exit")
+    parser.add_argument(
+        "--trace", help="write every sendMessage's (chat id, arrival time, admitted) here as JSON at exit"
+    )
     parser.add_argument("--lenient-ampersand", action="store_true", help="accept a bare '&' in HTML like Telegram")
     args = parser.parse_args(argv)
     kinds = [kind.strip() for kind in args.fault_kinds.split(",") if kind.strip()]
@@ -59,7 +61,9 @@ async def _serve(args: argparse.Namespace) -> None:
     api.enforce_per_chat_rate(args.per_chat_rate)
     if args.fault_ratio > 0:
         api.set_fault_ratio(
-            args.fault_ratio, kinds=[cast(FaultKind, kind) for kind in args.fault_kinds], transient_times=args.fault_times
+            args.fault_ratio,
+            kinds=[cast(FaultKind, kind) for kind in args.fault_kinds],
+            transient_times=args.fault_times,
         )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

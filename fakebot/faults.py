@@ -181,9 +181,12 @@ class FaultInjection(FakeBotState):
         if self._rate_limit is not None and self._global_window.count(now) >= self._rate_limit:
             raise ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
         window = self._chat_windows.get(chat_id)
-        if self._per_chat_rate_limit is not None and window is not None:
-            if window.count(now) >= self._per_chat_rate_limit:
-                raise ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+        if (
+            self._per_chat_rate_limit is not None
+            and window is not None
+            and window.count(now) >= self._per_chat_rate_limit
+        ):
+            raise ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
         self._global_window.add(now)
         if window is None:
             window = self._chat_windows[chat_id] = RateWindow()
@@ -223,7 +226,7 @@ class FaultInjection(FakeBotState):
                 400, "Bad Request: group chat was upgraded to a supergroup chat", {"migrate_to_chat_id": migrate_to}
             )
         if kind == "parse":
-            raise bad_request("can't parse entities: Unsupported start tag \"fault\" at byte offset 0")
+            raise bad_request('can\'t parse entities: Unsupported start tag "fault" at byte offset 0')
         if kind == "timeout":
             await self._sleep(self.timeout_delay)
             raise ApiError(504, "Gateway Timeout")

@@ -158,7 +158,7 @@ class _Parser:
                 snippet = self.source[start : start + 12]
                 raise self._error(
                     f'Unescaped "&" at byte offset {_byte_offset(self.source, start)} ("{snippet}"); '
-                    'only &lt; &gt; &amp; &quot; and numeric character references are supported'
+                    "only &lt; &gt; &amp; &quot; and numeric character references are supported"
                 )
             self._emit("&")
             return start + 1
@@ -216,7 +216,9 @@ class _Parser:
                     i += 1
                 value = source[token_begin:i].lower()
                 if i < n and source[i] not in _SPACES and source[i] != ">":
-                    raise self._error(f"Unexpected end of name token at byte offset {_byte_offset(source, token_begin)}")
+                    raise self._error(
+                        f"Unexpected end of name token at byte offset {_byte_offset(source, token_begin)}"
+                    )
             else:
                 quote = source[i]
                 i += 1

@@ -37,7 +37,9 @@ DEFAULT_HEADLINES = 5
 READ_SHORTCUT = re.compile(r"^/read_([0-9]+)(?:@(\w+))?\s*$", re.ASCII)
 
 
-async def _send_headlines(update: Update, context: NewsContext, *, count: int, before_id: int | None, start_index: int) -> None:
+async def _send_headlines(
+    update: Update, context: NewsContext, *, count: int, before_id: int | None, start_index: int
+) -> None:
     async with context.db.session() as session:
         # One extra row tells whether a "More" button has anything behind it.
         articles = await article_repo.latest_articles(session, count + 1, before_id=before_id)

@@ -42,8 +42,12 @@ from storage.models import Subscriber
 SETTINGS_BUTTONS = re.compile("|".join(kind.pattern().pattern for kind in (SettingsOn, SettingsOff, SettingsTimes)))
 
 
-async def _activate(session: AsyncSession, subscriber: Subscriber, times: Sequence[time] | None, context: NewsContext) -> None:
-    await activate_subscriber(session, subscriber, times, default_times=context.settings.bulletin_times, now=context.now())
+async def _activate(
+    session: AsyncSession, subscriber: Subscriber, times: Sequence[time] | None, context: NewsContext
+) -> None:
+    await activate_subscriber(
+        session, subscriber, times, default_times=context.settings.bulletin_times, now=context.now()
+    )
 
 
 def _parse_times(args: Sequence[str]) -> list[time]:

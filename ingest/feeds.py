@@ -30,7 +30,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin
 
@@ -38,9 +38,9 @@ import feedparser
 import lxml.html
 from lxml import etree
 
-from model.text import clean_line, clean_text, clean_url
 from ingest.htmltext import html_to_paragraphs, html_to_text, text_to_paragraphs
 from model.articles import MAX_FEED_TITLE_CHARS, MAX_LANGUAGE_CHARS, MAX_URL_CHARS, ParsedArticle
+from model.text import clean_line, clean_text, clean_url
 
 __all__ = ["FeedEntry", "FeedError", "ParsedFeed", "discover_feed_links", "parse_feed", "sniff"]
 
@@ -143,7 +143,7 @@ def discover_feed_links(page: bytes, base_url: str) -> list[str]:
 
 def parse_feed(data: bytes, *, url: str, content_type: str | None = None, now: datetime | None = None) -> ParsedFeed:
     """Parse a feed document fetched from `url`. Raises FeedError when it is not a usable feed."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if not data.strip():
         raise FeedError("empty response: the server sent no feed")
     try:
@@ -236,7 +236,9 @@ def _xml_entry(raw: Any, *, source: str, base: str, feed_url: str, now: datetime
     authors = _xml_authors(raw)
     topics = _topics(tag.get("label") or tag.get("term") or "" for tag in raw.get("tags", []))
     # dict.get: feedparser's own get() maps a missing "published" to "updated" with a DeprecationWarning.
-    published = _struct_time(dict.get(raw, "published_parsed"), now) or _struct_time(dict.get(raw, "updated_parsed"), now)
+    published = _struct_time(dict.get(raw, "published_parsed"), now) or _struct_time(
+        dict.get(raw, "updated_parsed"), now
+    )
     guid = _one_line(raw.get("id", "")) or None
     hashed = [raw.get("title", ""), raw.get("link", ""), summary, content.get("value", "") if content else "",
               dict.get(raw, "published", ""), dict.get(raw, "updated", ""), authors, topics]  # fmt: skip
@@ -296,7 +298,9 @@ def _json_entry(
         paragraphs = text_to_paragraphs(content_text)
     else:
         paragraphs = text_to_paragraphs(summary)
-    full = bool(content_html.strip() or content_text.strip()) and _length(paragraphs) > _length(text_to_paragraphs(summary))
+    full = bool(content_html.strip() or content_text.strip()) and _length(paragraphs) > _length(
+        text_to_paragraphs(summary)
+    )
     tags = item.get("tags")
     topics = _topics(t for t in (tags if isinstance(tags, list) else []) if isinstance(t, str))
     published = _iso_date(text("date_published"), now) or _iso_date(text("date_modified"), now)
@@ -476,7 +480,7 @@ def _struct_time(value: Any, now: datetime) -> datetime | None:
     if not value:
         return None
     try:
-        return _sane(datetime(*value[:6]).replace(tzinfo=timezone.utc), now)
+        return _sane(datetime(*value[:6]).replace(tzinfo=UTC), now)
     except (TypeError, ValueError):
         return None
 
@@ -489,9 +493,9 @@ def _iso_date(value: str, now: datetime) -> datetime | None:
     except ValueError:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     try:
-        return _sane(when.astimezone(timezone.utc), now)
+        return _sane(when.astimezone(UTC), now)
     except OverflowError:  # year 9999 west of UTC, year 1 east of it
         return None
 

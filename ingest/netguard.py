@@ -137,7 +137,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                 raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
             addresses = list(dict.fromkeys(ipaddress.ip_address(answer) for answer in answers))
             if not addresses:
-                raise httpcore.ConnectError(f"{host} has no address")
+                raise httpcore.ConnectError(f"{host} has no address") from None
         for ip in addresses:  # one refused address refuses the host: a retry could land on it
             if any(ip in network for network in self.allowed_networks):
                 continue

@@ -14,16 +14,16 @@ import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import trafilatura
 from trafilatura.settings import Document
 
-from model.text import clean_text
-from ingest.fetch import PAGE_ACCEPT, FetchError, Fetcher
+from ingest.fetch import PAGE_ACCEPT, Fetcher, FetchError
 from ingest.htmltext import text_to_paragraphs
 from model.articles import ParsedArticle
+from model.text import clean_text
 
 __all__ = [
     "HostGates", "PageFill", "PageText", "complete_with_page", "extract_page", "fill_from_pages", "fill_pages",
@@ -225,5 +225,5 @@ def _page_date(value: str | None) -> datetime | None:
     except ValueError:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)  # a bare date: midnight UTC, as the text parser does
-    return when.astimezone(timezone.utc)
+        when = when.replace(tzinfo=UTC)  # a bare date: midnight UTC, as the text parser does
+    return when.astimezone(UTC)

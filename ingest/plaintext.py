@@ -46,11 +46,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from enum import Enum, auto
 
-from model.text import clean_text
 from model.articles import ArticleParseError, ParsedArticle
+from model.text import clean_text
 
 __all__ = ["parse_plaintext"]
 
@@ -152,9 +152,7 @@ _CHROME_LINE = re.compile(r"(?:(?:" + "|".join(_CHROME_TOKENS) + r")[\s:|•·,]
 _MAX_CHROME_CHARS = 80
 
 # Inline links to other stories: "Read more: <headline>", "READ MORE - ...", "See also: ...".
-_INLINE_LINK = re.compile(
-    r"read more\b.*|(?:also read|read also|see also|related|more|watch|listen|read)\s*:.*", re.I
-)
+_INLINE_LINK = re.compile(r"read more\b.*|(?:also read|read also|see also|related|more|watch|listen|read)\s*:.*", re.I)
 # The same label alone on its line: the headlines below it, up to the next blank line, are links too.
 _LINK_LABEL = re.compile(r"(?:read more|also read|read also|see also|related|more|watch|listen|read)\s*:?", re.I)
 
@@ -301,16 +299,70 @@ _ROLE_WORDS = re.compile(
 _ORGANISATION_SUFFIX = re.compile(r"\b(?:news|press|media|agency|wire|wires|newsroom|service|services)$", re.I)
 _KNOWN_AGENCIES = frozenset(
     {
-        "reuters", "ap", "associated press", "afp", "agence france-presse", "agence france presse",
-        "bloomberg", "bloomberg news", "pa", "pa media", "press association", "dpa", "ansa", "efe",
-        "xinhua", "tass", "ria novosti", "interfax", "kyodo", "kyodo news", "yonhap", "upi", "anadolu",
-        "anadolu agency", "ani", "pti", "aap", "cnn", "bbc", "bbc news",
+        "reuters",
+        "ap",
+        "associated press",
+        "afp",
+        "agence france-presse",
+        "agence france presse",
+        "bloomberg",
+        "bloomberg news",
+        "pa",
+        "pa media",
+        "press association",
+        "dpa",
+        "ansa",
+        "efe",
+        "xinhua",
+        "tass",
+        "ria novosti",
+        "interfax",
+        "kyodo",
+        "kyodo news",
+        "yonhap",
+        "upi",
+        "anadolu",
+        "anadolu agency",
+        "ani",
+        "pti",
+        "aap",
+        "cnn",
+        "bbc",
+        "bbc news",
     }
 )
 # Lower-case name particles: "Ursula von der Leyen", "Luiz Inácio Lula da Silva", "Ahmed al-Sharaa".
 _NAME_PARTICLES = frozenset(
-    {"de", "da", "di", "du", "del", "della", "der", "den", "des", "van", "von", "la", "le", "bin",
-     "binti", "al", "el", "ibn", "dos", "das", "do", "y", "e", "ter", "ten", "zu", "af", "av"}
+    {
+        "de",
+        "da",
+        "di",
+        "du",
+        "del",
+        "della",
+        "der",
+        "den",
+        "des",
+        "van",
+        "von",
+        "la",
+        "le",
+        "bin",
+        "binti",
+        "al",
+        "el",
+        "ibn",
+        "dos",
+        "das",
+        "do",
+        "y",
+        "e",
+        "ter",
+        "ten",
+        "zu",
+        "af",
+        "av",
+    }
 )
 # Initials: "J.", "J.R.".
 _INITIALS = re.compile(r"(?:[^\W\d_]\.)+")
@@ -336,11 +388,7 @@ def _is_name_word(word: str) -> bool:
 
 
 def _is_person_name(words: list[str]) -> bool:
-    return (
-        2 <= len(words) <= _MAX_NAME_WORDS
-        and all(_is_name_word(word) for word in words)
-        and words[-1][0].isupper()
-    )
+    return 2 <= len(words) <= _MAX_NAME_WORDS and all(_is_name_word(word) for word in words) and words[-1][0].isupper()
 
 
 def _title_case_name(name: str) -> str:
@@ -458,9 +506,31 @@ _DATE_LINES = tuple(
 )
 # Zone abbreviations with a single meaning; ambiguous ones (IST, CST, ...) are left unresolved.
 _ZONE_HOURS = {
-    "Z": 0, "UT": 0, "UTC": 0, "GMT": 0, "WET": 0, "BST": 1, "CET": 1, "WEST": 1, "CEST": 2, "EET": 2,
-    "EEST": 3, "MSK": 3, "EST": -5, "EDT": -4, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
-    "HKT": 8, "SGT": 8, "JST": 9, "KST": 9, "AEST": 10, "AEDT": 11,
+    "Z": 0,
+    "UT": 0,
+    "UTC": 0,
+    "GMT": 0,
+    "WET": 0,
+    "BST": 1,
+    "CET": 1,
+    "WEST": 1,
+    "CEST": 2,
+    "EET": 2,
+    "EEST": 3,
+    "MSK": 3,
+    "EST": -5,
+    "EDT": -4,
+    "CDT": -5,
+    "MST": -7,
+    "MDT": -6,
+    "PST": -8,
+    "PDT": -7,
+    "HKT": 8,
+    "SGT": 8,
+    "JST": 9,
+    "KST": 9,
+    "AEST": 10,
+    "AEDT": 11,
 }
 _ZONE_OFFSET = re.compile(r"(?:UTC|GMT)?\s*(?P<sign>[+-])\s*(?P<hours>\d{1,2})(?::?(?P<minutes>\d{2}))?", re.I)
 
@@ -473,7 +543,7 @@ class _Published:
 
 def _zone_from_text(zone: str | None) -> timezone | None:
     if zone is None:
-        return timezone.utc  # documented choice: no zone given -> UTC
+        return UTC  # documented choice: no zone given -> UTC
     if zone.upper() in _ZONE_HOURS:
         return timezone(timedelta(hours=_ZONE_HOURS[zone.upper()]))
     offset = _ZONE_OFFSET.fullmatch(zone)
@@ -494,7 +564,7 @@ def _datetime_from_match(match: re.Match[str]) -> datetime | None:
         return None
     second = int(match["second"] or 0)
     moment = datetime(int(match["year"]), month, int(match["day"]), hour, minute, second, tzinfo=zone)
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def _parse_published(line: str) -> _Published | None:
@@ -540,8 +610,26 @@ _DATELINES = (
 )
 # All-caps labels that open a paragraph like a dateline but are not places.
 _NOT_PLACES = frozenset(
-    {"UPDATE", "UPDATED", "BREAKING", "EXCLUSIVE", "WATCH", "ANALYSIS", "OPINION", "FACTBOX", "EXPLAINER",
-     "LIVE", "VIDEO", "PHOTOS", "NOTE", "EDITOR'S NOTE", "CORRECTION", "FILE", "COMMENT", "REVIEW"}
+    {
+        "UPDATE",
+        "UPDATED",
+        "BREAKING",
+        "EXCLUSIVE",
+        "WATCH",
+        "ANALYSIS",
+        "OPINION",
+        "FACTBOX",
+        "EXPLAINER",
+        "LIVE",
+        "VIDEO",
+        "PHOTOS",
+        "NOTE",
+        "EDITOR'S NOTE",
+        "CORRECTION",
+        "FILE",
+        "COMMENT",
+        "REVIEW",
+    }
 )
 
 

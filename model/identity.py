@@ -50,7 +50,11 @@ def canonical_url(url: str | None) -> str | None:
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         host = f"{host}:{port}"
     # Filter the raw pairs so the remaining ones keep their exact encoding.
-    kept = [pair for pair in parts.query.split("&") if pair and not is_tracking_parameter(unquote_plus(pair.split("=", 1)[0]))]
+    kept = [
+        pair
+        for pair in parts.query.split("&")
+        if pair and not is_tracking_parameter(unquote_plus(pair.split("=", 1)[0]))
+    ]
     result = urlunsplit((scheme, host, parts.path or "/", "&".join(kept), ""))
     return result if len(result) <= MAX_URL_LENGTH else None
 

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from compose.bulletins import bulletin_heading, render_bulletin
 from delivery.engine import DeliveryEngine, RunSummary
 from services.schedule import next_for_subscriber
-from compose.bulletins import bulletin_heading, render_bulletin
 from storage import articles as article_repo
 from storage import deliveries as delivery_repo
 from storage import subscribers as subscriber_repo
@@ -138,7 +138,9 @@ class BulletinService:
                         continue
                     if bulletin is not None:
                         bulletins.append(bulletin)
-                await subscriber_repo.move_marks(session, {b.subscriber_id: max(b.article_ids) for b in bulletins}, now=now)
+                await subscriber_repo.move_marks(
+                    session, {b.subscriber_id: max(b.article_ids) for b in bulletins}, now=now
+                )
                 await delivery_repo.insert_bulletins(session, bulletins, kind="broadcast", now=now)
             prepared += len(bulletins)
         return prepared
@@ -184,4 +186,6 @@ class _PageComposer:
         key = (mark, bulletin_heading(local_now))
         if key not in self._texts:
             self._texts[key] = render_bulletin(articles, local_now=local_now)
-        return delivery_repo.NewBulletin(subscriber.id, subscriber.chat_id, self._texts[key], [a.id for a in articles], slot_at)
+        return delivery_repo.NewBulletin(
+            subscriber.id, subscriber.chat_id, self._texts[key], [a.id for a in articles], slot_at
+        )

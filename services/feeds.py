@@ -29,11 +29,10 @@ from datetime import datetime
 
 from compose.sources import render_failure_report, render_recovery
 from ingest.feeds import FeedEntry, FeedError, ParsedFeed, discover_feed_links, parse_feed, sniff
-from ingest.fetch import FetchError, FetchResult, Fetcher
+from ingest.fetch import Fetcher, FetchError, FetchResult
 from ingest.pages import HostGates, PageFill, fill_pages
 from model.articles import MAX_FEED_TITLE_CHARS, ParsedArticle
-from model.identity import canonical_url
-from model.identity import guid_key
+from model.identity import canonical_url, guid_key
 from storage import articles as article_repo
 from storage import sources as source_repo
 from storage.models import Source
@@ -563,7 +562,7 @@ class FeedService:
             deadline=deadline,
         )  # fmt: skip
         tried: set[int] = set()
-        for (_, index, stored, _), fill in zip(chosen, fills):
+        for (_, index, stored, _), fill in zip(chosen, fills, strict=True):
             if stored is not None:
                 if fill.tried:
                     pages.rows.append((stored, fill))

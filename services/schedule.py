@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from importlib.resources import files
 from typing import TYPE_CHECKING
@@ -39,7 +39,7 @@ def next_bulletin_at(times: Iterable[time], zone: ZoneInfo, after: datetime) -> 
     for day_offset in range(-1, 3):
         day = local_day + timedelta(days=day_offset)
         for slot in slots:
-            candidate = datetime.combine(day, slot, tzinfo=zone).astimezone(timezone.utc)
+            candidate = datetime.combine(day, slot, tzinfo=zone).astimezone(UTC)
             if candidate > after:
                 return candidate
     raise AssertionError("unreachable: a slot always exists within two days")

@@ -46,7 +46,12 @@ def reschedule(subscriber: Subscriber, now: datetime) -> None:
 
 
 async def activate_subscriber(
-    session: AsyncSession, subscriber: Subscriber, times: Sequence[time] | None, *, default_times: Sequence[time], now: datetime
+    session: AsyncSession,
+    subscriber: Subscriber,
+    times: Sequence[time] | None,
+    *,
+    default_times: Sequence[time],
+    now: datetime,
 ) -> None:
     """Bulletins on: at `times` if given, else the times kept from before, else the defaults."""
     if times:

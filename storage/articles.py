@@ -63,7 +63,9 @@ async def store_article(
     )  # fmt: skip
 
     async def stored_meanwhile() -> Article | None:
-        found, _ = await _find_same_story(session, source_id=None, guid=None, canonical=canonical, fingerprint=fingerprint)
+        found, _ = await _find_same_story(
+            session, source_id=None, guid=None, canonical=canonical, fingerprint=fingerprint
+        )
         return found
 
     stored, created = await add_unless_taken(session, article, stored_meanwhile)
@@ -100,7 +102,7 @@ async def store_articles(
     index = _StoryIndex(pool, source_id)
     results: list[StoreResult] = []
     fresh: list[Article] = []
-    for (parsed, entry_hash, fingerprint, guid, canonical), tries_left in zip(keyed, tries):
+    for (parsed, entry_hash, fingerprint, guid, canonical), tries_left in zip(keyed, tries, strict=True):
         existing, matched_by = _match(index.candidates(guid, canonical, fingerprint), source_id=source_id, guid=guid,
                                       canonical=canonical, fingerprint=fingerprint)  # fmt: skip
         if existing is not None:
@@ -125,7 +127,7 @@ async def store_articles(
             session.add_all(fresh)
     except IntegrityError:
         retried = []
-        for (parsed, entry_hash), tries_left, result in zip(items, tries, results):
+        for (parsed, entry_hash), tries_left, result in zip(items, tries, results, strict=True):
             if result.created:
                 result = await store_article(
                     session, parsed, now=now, source_id=source_id, entry_hash=entry_hash, seen_at=seen_at,
@@ -286,7 +288,9 @@ async def _fingerprint_free(session: AsyncSession, fingerprint: str) -> bool:
     return await session.scalar(select(Article.id).where(Article.fingerprint == fingerprint)) is None
 
 
-def _rewrite(article: Article, parsed: ParsedArticle, *, fingerprint: str, entry_hash: str | None, now: datetime) -> None:
+def _rewrite(
+    article: Article, parsed: ParsedArticle, *, fingerprint: str, entry_hash: str | None, now: datetime
+) -> None:
     article.title = parsed.title
     article.lead = parsed.lead
     article.body = parsed.body

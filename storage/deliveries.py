@@ -147,7 +147,9 @@ async def record_run(
 
 
 async def last_run(session: AsyncSession) -> DeliveryRun | None:
-    return await session.scalar(select(DeliveryRun).order_by(DeliveryRun.finished_at.desc(), DeliveryRun.id.desc()).limit(1))
+    return await session.scalar(
+        select(DeliveryRun).order_by(DeliveryRun.finished_at.desc(), DeliveryRun.id.desc()).limit(1)
+    )
 
 
 async def retry_failed_deliveries(session: AsyncSession, delivery_ids: Sequence[int] | None = None) -> int:
@@ -156,9 +158,9 @@ async def retry_failed_deliveries(session: AsyncSession, delivery_ids: Sequence[
     if delivery_ids:
         statement = statement.where(Delivery.id.in_(list(delivery_ids)))
     result = await session.execute(
-        statement.values(status=DeliveryStatus.PENDING.value, attempts=0, not_before=None, claimed_at=None).execution_options(
-            synchronize_session=False
-        )
+        statement.values(
+            status=DeliveryStatus.PENDING.value, attempts=0, not_before=None, claimed_at=None
+        ).execution_options(synchronize_session=False)
     )
     assert isinstance(result, CursorResult)  # what an UPDATE gives; Session.execute is typed as any Result
     return int(result.rowcount or 0)
@@ -244,12 +246,15 @@ async def record_sent(session: AsyncSession, sent: Sequence[SentDelivery]) -> No
         )
     )
     rows = [
-        {"row_id": row.delivery_id, "message_id": row.message_id, "sent_at": row.sent_at, "note": row.note} for row in sent
+        {"row_id": row.delivery_id, "message_id": row.message_id, "sent_at": row.sent_at, "note": row.note}
+        for row in sent
     ]
     await (await session.connection()).execute(statement, rows)
 
 
-async def postpone(session: AsyncSession, delivery_id: int, *, until: datetime, reason: str, refund: bool = False) -> None:
+async def postpone(
+    session: AsyncSession, delivery_id: int, *, until: datetime, reason: str, refund: bool = False
+) -> None:
     """Back to pending, not before `until`. `refund` gives back the attempt (flood control is not the row's fault)."""
     values: dict[str, object] = {"status": DeliveryStatus.PENDING.value, "not_before": until, "last_error": reason}
     if refund:

@@ -24,7 +24,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from model.identity import MAX_GUID_CHARS
 from model.articles import (
     MAX_DATELINE_CHARS,
     MAX_FEED_TITLE_CHARS,
@@ -32,6 +31,7 @@ from model.articles import (
     MAX_SOURCE_CHARS,
     MAX_URL_CHARS,
 )
+from model.identity import MAX_GUID_CHARS
 from storage.types import UTCDateTime, utcnow
 
 # Explicit constraint names keep Alembic migrations identical on both backends.
@@ -160,7 +160,7 @@ class BulletinTime(Base):
     subscriber: Mapped[Subscriber] = relationship(back_populates="times")
 
 
-class DeliveryStatus(str, enum.Enum):
+class DeliveryStatus(str, enum.Enum):  # noqa: UP042  # not StrEnum: its str() is the value, ours the name
     PENDING = "pending"
     SENDING = "sending"
     SENT = "sent"

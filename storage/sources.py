@@ -64,7 +64,10 @@ async def claim_for_update(session: AsyncSession, source_id: int, now: datetime)
     checks that follow cannot race with another poll. On PostgreSQL it just locks this one row.
     """
     result = await session.execute(
-        update(Source).where(Source.id == source_id).values(last_polled_at=now).execution_options(synchronize_session=False)
+        update(Source)
+        .where(Source.id == source_id)
+        .values(last_polled_at=now)
+        .execution_options(synchronize_session=False)
     )
     assert isinstance(result, CursorResult)  # what an UPDATE gives; Session.execute is typed as any Result
     if result.rowcount != 1:
@@ -96,9 +99,13 @@ async def article_counts(session: AsyncSession, source_ids: Sequence[int]) -> di
     if not source_ids:
         return {}
     rows = await session.execute(
-        select(Article.source_id, func.count()).where(Article.source_id.in_(list(source_ids))).group_by(Article.source_id)
+        select(Article.source_id, func.count())
+        .where(Article.source_id.in_(list(source_ids)))
+        .group_by(Article.source_id)
     )
-    return {int(source_id): int(count) for source_id, count in rows.all() if source_id is not None}  # IN never matches NULL
+    return {
+        int(source_id): int(count) for source_id, count in rows.all() if source_id is not None
+    }  # IN never matches NULL
 
 
 def record_success(

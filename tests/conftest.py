@@ -14,18 +14,18 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, text
 
 from bot.app import build_application
-from services.bulletins import BulletinService, RunSummary
-from handlers.context import SERVICES_KEY, BotServices
 from bot.runner import running
 from bot.settings import Settings, load_settings
 from fakebot import FakeBotAPI
+from handlers.context import SERVICES_KEY, BotServices
+from services.bulletins import BulletinService, RunSummary
 from storage.migrate import upgrade
 from storage.models import Base
 from storage.session import Database, create_engine
@@ -139,7 +139,7 @@ class Clock:
         self.current: datetime | None = None
 
     def __call__(self) -> datetime:
-        return self.current or datetime.now(timezone.utc)
+        return self.current or datetime.now(UTC)
 
     def set(self, when: datetime) -> None:
         assert when.tzinfo is not None

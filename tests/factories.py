@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from model.articles import ParsedArticle
-from storage.models import Article
 from storage.articles import store_article
+from storage.models import Article
 from storage.session import Database
 
 
@@ -31,12 +31,14 @@ def parsed(
 
 async def add_articles(db: Database, *titles: str, now: datetime | None = None, **kwargs: object) -> list[Article]:
     """Store one article per title, oldest first (later titles get higher ids)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     stored = []
     async with db.session() as session:
         for offset, title in enumerate(titles):
             result = await store_article(
-                session, parsed(title, **kwargs), now=now - timedelta(minutes=len(titles) - offset)  # type: ignore[arg-type]
+                session,
+                parsed(title, **kwargs),
+                now=now - timedelta(minutes=len(titles) - offset),  # type: ignore[arg-type]
             )
             stored.append(result.article)
     return stored

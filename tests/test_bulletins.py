@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,17 +11,17 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import services.bulletins as bot_bulletins
-from services.bulletins import BulletinService
 from delivery.engine import DeliveryEngine
 from delivery.ratelimit import SlidingWindow
 from delivery.transport import BotApiTransport
 from fakebot import FakeBotAPI
+from services.bulletins import BulletinService
 from storage.models import Delivery, DeliveryArticle, DeliveryStatus, Subscriber
 from storage.session import Database
 from tests.conftest import Clock, RunningBot, start_bot
 from tests.factories import add_articles
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def at(*args: int) -> datetime:
@@ -65,13 +65,21 @@ async def test_scheduled_bulletin_is_sent_recorded_and_not_repeated(bot: Running
     newest_eight = stored[::-1][:8]
     for article in newest_eight:
         assert article.title in bulletin.visible_text and f"/read_{article.id}" in bulletin.visible_text
-    assert "Headline 1\n" not in bulletin.visible_text and "Headline 0" not in bulletin.visible_text  # only BULLETIN_SIZE
+    assert (
+        "Headline 1\n" not in bulletin.visible_text and "Headline 0" not in bulletin.visible_text
+    )  # only BULLETIN_SIZE
 
     [record] = await deliveries(bot, 1)
     assert record.status == DeliveryStatus.SENT.value and record.message_id == bulletin.message_id
     assert record.slot_at == at(2026, 11, 27, 6, 0) and record.kind == "scheduled"
     async with bot.db.session() as session:
-        linked = list(await session.scalars(select(DeliveryArticle.article_id).where(DeliveryArticle.delivery_id == record.id).order_by(DeliveryArticle.position)))
+        linked = list(
+            await session.scalars(
+                select(DeliveryArticle.article_id)
+                .where(DeliveryArticle.delivery_id == record.id)
+                .order_by(DeliveryArticle.position)
+            )
+        )
     assert linked == [a.id for a in newest_eight]
     assert (await row(bot, 1)).next_bulletin_at == at(2026, 11, 27, 11, 0)  # 12:00 Berlin
 
@@ -103,7 +111,12 @@ async def test_each_subscriber_gets_bulletins_at_their_own_local_time(bot: Runni
             if chat not in sent_at and any("bulletin ·" in m.visible_text for m in bot.api.sent(chat)):
                 sent_at[chat] = hour
     assert sent_at == {30: 1, 10: 6, 20: 12}
-    assert all(m.visible_text.startswith("Morning bulletin") for c in (10, 20, 30) for m in bot.api.sent(c) if "bulletin ·" in m.visible_text)
+    assert all(
+        m.visible_text.startswith("Morning bulletin")
+        for c in (10, 20, 30)
+        for m in bot.api.sent(c)
+        if "bulletin ·" in m.visible_text
+    )
 
 
 async def test_daylight_saving_change_keeps_local_time(bot: RunningBot) -> None:
@@ -121,7 +134,9 @@ async def test_daylight_saving_change_keeps_local_time(bot: RunningBot) -> None:
         await bot.run_bulletins()
     records = await deliveries(bot, 5)
     assert [r.slot_at for r in records] == [at(2026, 3, 7, 12, 0), at(2026, 3, 8, 11, 0), at(2026, 3, 9, 11, 0)]
-    assert [m.visible_text.split(" · ")[0] for m in bot.api.sent(5) if "bulletin ·" in m.visible_text] == ["Morning bulletin"] * 3
+    assert [m.visible_text.split(" · ")[0] for m in bot.api.sent(5) if "bulletin ·" in m.visible_text] == [
+        "Morning bulletin"
+    ] * 3
 
 
 async def test_catch_up_after_downtime_sends_one_bulletin(bot: RunningBot) -> None:
@@ -182,7 +197,10 @@ async def test_two_processes_preparing_at_once_write_one_bulletin_per_subscriber
     steps = _TwoPreparers(other_db, monkeypatch)
     try:
         other = BulletinService(
-            other_db, DeliveryEngine(other_db, BotApiTransport(bot.api.url, "1:unused")), bulletin_size=8, clock=bot.clock
+            other_db,
+            DeliveryEngine(other_db, BotApiTransport(bot.api.url, "1:unused")),
+            bulletin_size=8,
+            clock=bot.clock,
         )
         counts = await asyncio.wait_for(asyncio.gather(bot.bulletins.prepare_due(), other.prepare_due()), 30)
     finally:
@@ -216,7 +234,10 @@ class _TwoPreparers:
         self._reads = {True: 0, False: 0}  # by preparer: is it the other one?
         self._bot_moved_first_page = asyncio.Event()
         self._other_wrote = asyncio.Event()
-        due_subscribers, advance = bot_bulletins.subscriber_repo.due_subscribers, bot_bulletins.subscriber_repo.advance_due_schedules
+        due_subscribers, advance = (
+            bot_bulletins.subscriber_repo.due_subscribers,
+            bot_bulletins.subscriber_repo.advance_due_schedules,
+        )
 
         async def ordered_due_subscribers(
             session: AsyncSession, *args: Any, **kwargs: Any
@@ -300,7 +321,10 @@ async def test_stop_in_the_middle_of_a_run_then_restart_sends_each_bulletin_once
 
         engine.flood.overall = SlidingWindow(10, 1.0, clock=lambda: now[0], sleep=sleep_until_stopped)
         run = asyncio.create_task(first.run_bulletins())
-        await fake_api.wait_for_request("sendMessage", predicate=lambda _r: sum(fake_api.send_counts_by_chat().get(c, 0) for c in chats) >= len(chats) + 10)
+        await fake_api.wait_for_request(
+            "sendMessage",
+            predicate=lambda _r: sum(fake_api.send_counts_by_chat().get(c, 0) for c in chats) >= len(chats) + 10,
+        )
         # Leaving the block is the SIGTERM path: no new claims, in-flight sends finish.
     partial = await run
     sent_before_restart = sum(1 for c in chats for m in fake_api.sent(c) if "bulletin ·" in m.visible_text)
@@ -333,7 +357,9 @@ async def test_crash_after_preparing_loses_nothing(fake_api: FakeBotAPI, db_url:
             assert sum("bulletin ·" in m.visible_text for m in fake_api.sent(chat)) == 1
 
 
-async def test_sender_killed_mid_send_resends_only_after_the_lease(fake_api: FakeBotAPI, db_url: str, clock: Clock) -> None:
+async def test_sender_killed_mid_send_resends_only_after_the_lease(
+    fake_api: FakeBotAPI, db_url: str, clock: Clock
+) -> None:
     clock.set(at(2026, 11, 27, 6, 0))
     async with start_bot(fake_api, db_url, clock, delivery_lease_seconds=60) as first:
         await first.ask(1, "/subscribe 07:00")

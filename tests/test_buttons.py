@@ -87,13 +87,13 @@ def test_anything_else_is_refused(kind: type[ButtonData], data: str | None) -> N
 
 
 def test_values_a_button_cannot_carry_are_refused_when_packing() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="is outside 1\\.\\."):
         ReadArticle(MAX_ID + 1).pack()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="21 is outside 1\\.\\.20"):
         MoreHeadlines(1, MAX_HEADLINES + 1, 1).pack()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="from 1 to 8 times, not 0"):
         SettingsTimes(()).pack()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="from 1 to 8 times, not 9"):
         SettingsTimes(MOST_TIMES + (time(0),)).pack()
 
 

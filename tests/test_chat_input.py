@@ -4,7 +4,7 @@ that are not places, buttons on inline messages, and the throttle on admin alert
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from telegram import Update
@@ -16,7 +16,6 @@ from compose.buttons import parse_int
 from compose.replies import NOT_HERE, STALE_BUTTON
 from services import schedule
 from storage import articles as article_repo
-
 from tests.conftest import RunningBot
 from tests.factories import add_articles
 
@@ -25,7 +24,7 @@ ADMIN = 999  # conftest's settings make user 999 the only admin
 HEADLINES_USAGE = "Usage: /headlines [N], where N is a number from 1 to 20."
 READ_USAGE = "Usage: /read <id>, e.g. /read 12. The ids are in /headlines."
 APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment."
-T0 = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 async def settle(bot: RunningBot, chat_id: int = CHAT) -> None:
@@ -43,8 +42,24 @@ def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("1", 1), ("20", 20), ("0", None), ("21", None), ("²", None), ("⑤", None), ("٥", None), ("５", None),
-     ("-1", None), ("+1", None), (" 1", None), ("1 ", None), ("", None), ("1_0", None), ("0x1", None), ("001", None)],
+    [
+        ("1", 1),
+        ("20", 20),
+        ("0", None),
+        ("21", None),
+        ("²", None),
+        ("⑤", None),
+        ("٥", None),
+        ("５", None),
+        ("-1", None),
+        ("+1", None),
+        (" 1", None),
+        ("1 ", None),
+        ("", None),
+        ("1_0", None),
+        ("0x1", None),
+        ("001", None),
+    ],
 )
 def test_parse_int_takes_ascii_digits_within_the_range_only(text: str, expected: int | None) -> None:
     assert parse_int(text, high=20) == expected
@@ -155,10 +170,9 @@ def test_error_kind_names_the_type_and_where_in_our_code() -> None:
     except ValueError as exc:
         kind = error_kind(exc)
     assert kind == "ValueError at test_chat_input.py:fails"  # not our package: the innermost frame
-    try:
+    with pytest.raises(TypeError) as raised:
         parse_int(5)  # type: ignore[arg-type]
-    except TypeError as exc:
-        assert error_kind(exc) == "TypeError at compose/buttons.py:parse_int"
+    assert error_kind(raised.value) == "TypeError at compose/buttons.py:parse_int"
     assert error_kind(None) == "error"
 
 
@@ -201,7 +215,6 @@ async def test_a_repeated_error_alerts_admins_once_per_ten_minutes_with_the_coun
     )
 
 
-
 async def test_jobs_still_run_and_their_errors_reach_the_admins(bot: RunningBot) -> None:
     async def failing_job(context: object) -> None:
         raise RuntimeError("a job's bug")
@@ -211,6 +224,7 @@ async def test_jobs_still_run_and_their_errors_reach_the_admins(bot: RunningBot)
     assert alert.visible_text == (
         "⚠️ newsbot: RuntimeError at test_chat_input.py:failing_job in a background job (see the logs)."
     )
+
 
 # --- edited messages ------------------------------------------------------------------------------------
 
@@ -223,13 +237,17 @@ def test_no_handler_takes_an_edited_message() -> None:
             "chat": {"id": CHAT, "type": "private", "first_name": "A"},
             "from": {"id": CHAT, "is_bot": False, "first_name": "A"},
             "text": text,
-            "entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text[0] == "/" else [],
+            "entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+            if text[0] == "/"
+            else [],
         }
         if kind == "edited_message":
             message["edit_date"] = 1
         return Update.de_json({"update_id": 1, kind: message}, None)  # type: ignore[arg-type]
 
-    handlers = [h for feature in FEATURES for h in feature.handlers() if isinstance(h, (CommandHandler, MessageHandler))]
+    handlers = [
+        h for feature in FEATURES for h in feature.handlers() if isinstance(h, (CommandHandler, MessageHandler))
+    ]
     assert len(handlers) >= 12
     for text in ["/headlines", "/read_1", "/unknown", "hello"]:
         edited, new = update("edited_message", text), update("message", text)

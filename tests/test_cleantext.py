@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -19,7 +19,6 @@ from compose.articles import render_article
 from compose.html import MESSAGE_LIMIT
 from fakebot.html import parse_html, utf16_len
 from ingest import feeds
-from model.text import clean_line, clean_text, clean_url
 from ingest.feeds import FeedError, discover_feed_links, parse_feed, sniff
 from ingest.pages import PageText, page_article
 from ingest.plaintext import parse_plaintext
@@ -33,11 +32,12 @@ from model.articles import (
     MAX_URL_CHARS,
     ParsedArticle,
 )
-from storage.models import Article, Source
 from model.identity import MAX_GUID_CHARS
+from model.text import clean_line, clean_text, clean_url
+from storage.models import Article, Source
 from tests.conftest import DATA
 
-NOW = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
 FEEDS = DATA / "feeds"
 # Cc characters the cleaner keeps.
 KEPT_CONTROLS = {"\n", "\t"}
@@ -210,17 +210,41 @@ def hostile_json_feed(base: str = "https://hostile.example", **extra: object) ->
         "home_page_url": f"{base}/",
         "language": "en-GB-x-" + "a" * 42,  # 50 characters: sources.language holds 35
         "items": [
-            {"id": "lone", "url": f"{base}/lone", "title": "Lone \ud83d surrogate",
-             "content_text": "A lone \ud83d surrogate in the body.", "authors": [{"name": "Ann \udc00 Lee"}]},
-            {"id": "nul", "url": f"{base}/nul", "title": "NUL\x00 in the title",
-             "content_html": "<p>NUL\x00 and \ud83d in HTML.</p><p>Second paragraph.</p>", "tags": ["a\x00b"]},
-            {"id": "date", "url": f"{base}/date", "title": "Date out of range",
-             "content_text": "Year 9999 west of UTC.", "date_published": "9999-12-31T23:59:59-23:59"},
+            {
+                "id": "lone",
+                "url": f"{base}/lone",
+                "title": "Lone \ud83d surrogate",
+                "content_text": "A lone \ud83d surrogate in the body.",
+                "authors": [{"name": "Ann \udc00 Lee"}],
+            },
+            {
+                "id": "nul",
+                "url": f"{base}/nul",
+                "title": "NUL\x00 in the title",
+                "content_html": "<p>NUL\x00 and \ud83d in HTML.</p><p>Second paragraph.</p>",
+                "tags": ["a\x00b"],
+            },
+            {
+                "id": "date",
+                "url": f"{base}/date",
+                "title": "Date out of range",
+                "content_text": "Year 9999 west of UTC.",
+                "date_published": "9999-12-31T23:59:59-23:59",
+            },
             {"id": "link", "url": "http://[broken/link", "title": "Broken link", "content_text": "An IPv6 typo."},
-            {"id": "explodes", "url": f"{base}/explodes", "title": "Explodes",
-             "content_text": "Conversion of this entry raises."},
-            {"id": "fine", "url": f"{base}/fine", "title": "Ordinary story",
-             "content_text": "Nothing odd here.", "date_published": "2026-03-05T08:00:00Z"},
+            {
+                "id": "explodes",
+                "url": f"{base}/explodes",
+                "title": "Explodes",
+                "content_text": "Conversion of this entry raises.",
+            },
+            {
+                "id": "fine",
+                "url": f"{base}/fine",
+                "title": "Ordinary story",
+                "content_text": "Nothing odd here.",
+                "date_published": "2026-03-05T08:00:00Z",
+            },
         ],
         **extra,
     }

@@ -9,7 +9,7 @@ import sys
 from asyncio.subprocess import Process
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -30,11 +30,19 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-async def newsbot(*args: str, cwd: Path, env: dict[str, str], stdin: bytes | None = None, timeout: float = 60) -> tuple[int, str, str]:
+async def newsbot(
+    *args: str, cwd: Path, env: dict[str, str], stdin: bytes | None = None, timeout: float = 60
+) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args,
-        cwd=cwd, env=env,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(stdin), timeout)
     assert process.returncode is not None
@@ -66,7 +74,11 @@ async def test_ingest_sample_twice_stores_once(tmp_path: Path, db_url: str) -> N
     finally:
         await db.dispose()
     assert article.title == 'Kremlin calls talks with U.S. and NATO so far "unsuccessful"'
-    assert (article.source, article.authors, article.dateline) == ("Reuters", ["Dmitry Antonov", "Tom Balmforth"], "MOSCOW")
+    assert (article.source, article.authors, article.dateline) == (
+        "Reuters",
+        ["Dmitry Antonov", "Tom Balmforth"],
+        "MOSCOW",
+    )
     paragraphs = article.body.split("\n\n")
     assert len(paragraphs) == 11
     assert paragraphs[0].startswith("The Kremlin on Thursday gave a bleak assessment")
@@ -79,10 +91,10 @@ async def test_ingest_reports_each_file_and_keeps_going(tmp_path: Path, db_url: 
     env = clean_env(DATABASE_URL=db_url)
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00garbage\x80")
-    (tmp_path / "good.txt").write_text("Harbour reopens after storm\n\nBy Ann Lee\n\nOSLO - The harbour reopened on Monday.\n\nShips queued.\n")
-    code, out, _ = await newsbot(
-        "ingest", "empty.txt", "missing.txt", "binary.txt", "good.txt", cwd=tmp_path, env=env
+    (tmp_path / "good.txt").write_text(
+        "Harbour reopens after storm\n\nBy Ann Lee\n\nOSLO - The harbour reopened on Monday.\n\nShips queued.\n"
     )
+    code, out, _ = await newsbot("ingest", "empty.txt", "missing.txt", "binary.txt", "good.txt", cwd=tmp_path, env=env)
     assert code == 0
     lines = out.strip().splitlines()
     assert lines[0].startswith("skipped empty.txt: ")
@@ -108,7 +120,7 @@ async def test_db_upgrade_creates_the_default_sqlite_file(tmp_path: Path) -> Non
 
 async def test_bulletin_send_and_send_all(tmp_path: Path, fake_api: FakeBotAPI, db_url: str) -> None:
     clock = Clock()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with start_bot(fake_api, db_url, clock) as running:
         for chat in (1, 2):
             await running.ask(chat, "/subscribe")

@@ -3,14 +3,14 @@ Bot API, and the assertions are on what the user would see (text, buttons) and o
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 from sqlalchemy import select
 
+from storage.articles import store_article
 from storage.models import Subscriber
 from tests.conftest import RunningBot
 from tests.factories import add_articles, parsed
-from storage.articles import store_article
 
 CHAT = 4242
 
@@ -37,7 +37,7 @@ async def test_start_welcomes_and_its_button_subscribes(bot: RunningBot) -> None
     assert confirmation.visible_text.startswith("✅ Subscribed. Bulletins at 07:00, 12:00 and 19:00 (UTC time).")
     row = await subscriber(bot)
     assert row.active and [t.local_time for t in row.times] == [time(7), time(12), time(19)]
-    assert row.next_bulletin_at is not None and row.next_bulletin_at > datetime.now(timezone.utc)
+    assert row.next_bulletin_at is not None and row.next_bulletin_at > datetime.now(UTC)
 
 
 async def test_help_lists_every_command_and_menu_is_registered(bot: RunningBot) -> None:
@@ -95,7 +95,7 @@ async def test_read_shows_escaped_article_by_command_shortcut_and_button(bot: Ru
                 authors=["Dmitry Antonov", "Tom Balmforth"],
                 dateline="MOSCOW",
             ),
-            now=datetime.now(timezone.utc),
+            now=datetime.now(UTC),
         )
         article_id = result.article.id
     [by_command] = await bot.ask(CHAT, f"/read {article_id}")
@@ -105,7 +105,9 @@ async def test_read_shows_escaped_article_by_command_shortcut_and_button(bot: Ru
     assert "&lt;script&gt;" in by_command.text  # escaped on the wire, parsed by Telegram's rules
     [by_shortcut] = await bot.ask(CHAT, f"/read_{article_id}")
     assert by_shortcut.visible_text == by_command.visible_text
-    [by_group_shortcut] = await bot.ask(-100500, f"/read_{article_id}@{bot.api.bot_username}", chat_type="group", user_id=77)
+    [by_group_shortcut] = await bot.ask(
+        -100500, f"/read_{article_id}@{bot.api.bot_username}", chat_type="group", user_id=77
+    )
     assert by_group_shortcut.visible_text == by_command.visible_text
 
     [headlines] = await bot.ask(CHAT, "/headlines")
@@ -124,11 +126,13 @@ async def test_read_unknown_id_and_malformed_arguments(bot: RunningBot) -> None:
 
 
 async def test_subscribe_with_times_then_unsubscribe_keeps_settings(bot: RunningBot) -> None:
-    bot.clock.set(datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc))
+    bot.clock.set(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
     [reply] = await bot.ask(CHAT, "/subscribe 18:30 08:15")
-    assert reply.visible_text.startswith("✅ Subscribed. Bulletins at 08:15 and 18:30 (UTC time).\nNext bulletin: today at 18:30.")
+    assert reply.visible_text.startswith(
+        "✅ Subscribed. Bulletins at 08:15 and 18:30 (UTC time).\nNext bulletin: today at 18:30."
+    )
     row = await subscriber(bot)
-    assert row.next_bulletin_at == datetime(2026, 11, 27, 18, 30, tzinfo=timezone.utc)
+    assert row.next_bulletin_at == datetime(2026, 11, 27, 18, 30, tzinfo=UTC)
 
     [reply] = await bot.ask(CHAT, "/unsubscribe")
     assert reply.visible_text == "🔕 Bulletins stopped. Your times and timezone are kept: /subscribe to resume."
@@ -153,25 +157,29 @@ async def test_subscribe_rejects_malformed_times(bot: RunningBot) -> None:
 
 
 async def test_timezone_sets_zone_and_reschedules(bot: RunningBot) -> None:
-    bot.clock.set(datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc))
+    bot.clock.set(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
     await bot.ask(CHAT, "/subscribe 12:00")
     [reply] = await bot.ask(CHAT, "/timezone asia/tokyo")
     assert reply.visible_text == "🕰 Timezone set to Asia/Tokyo (it is 18:00 there).\nNext bulletin: tomorrow at 12:00."
     row = await subscriber(bot)
     assert row.timezone == "Asia/Tokyo"
-    assert row.next_bulletin_at == datetime(2026, 11, 28, 3, 0, tzinfo=timezone.utc)
+    assert row.next_bulletin_at == datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 
     [reply] = await bot.ask(CHAT, "/timezone Mars/Olympus_Mons")
-    assert reply.visible_text.startswith("“Mars/Olympus_Mons” is not a timezone I know. Use an IANA name, for example /timezone Europe/Berlin")
+    assert reply.visible_text.startswith(
+        "“Mars/Olympus_Mons” is not a timezone I know. Use an IANA name, for example /timezone Europe/Berlin"
+    )
     [reply] = await bot.ask(CHAT, "/timezone")
     assert reply.visible_text.startswith("Your timezone is Asia/Tokyo.")
 
 
 async def test_settings_shows_schedule_and_buttons_change_it(bot: RunningBot) -> None:
-    bot.clock.set(datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc))
+    bot.clock.set(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
     await bot.ask(CHAT, "/subscribe 06:45")
     [reply] = await bot.ask(CHAT, "/settings")
-    assert "Bulletins: 🔔 subscribed\nTimes: 06:45\nTimezone: UTC\nNext bulletin: tomorrow at 06:45" in reply.visible_text
+    assert (
+        "Bulletins: 🔔 subscribed\nTimes: 06:45\nTimezone: UTC\nNext bulletin: tomorrow at 06:45" in reply.visible_text
+    )
     labels = dict(buttons(reply))
     assert set(labels) == {"☀️ Mornings", "🌗 Morning + evening", "🗞 3× a day", "🔕 Unsubscribe"}
 
@@ -190,7 +198,7 @@ async def test_settings_shows_schedule_and_buttons_change_it(bot: RunningBot) ->
 
 
 async def test_bulletin_now_then_nothing_new(bot: RunningBot) -> None:
-    bot.clock.set(datetime(2026, 11, 27, 12, 5, tzinfo=timezone.utc))
+    bot.clock.set(datetime(2026, 11, 27, 12, 5, tzinfo=UTC))
     stored = await add_articles(bot.db, "Alpha", "Beta", "Gamma")
     [reply] = await bot.ask(CHAT, "/bulletin")
     assert reply.visible_text.startswith("Midday bulletin · Friday 27 November 2026\n")

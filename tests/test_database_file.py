@@ -63,7 +63,9 @@ async def test_running_bot_stops_and_tells_admins_when_its_file_goes(
 
 
 async def test_bot_keeps_running_while_its_file_stays(tmp_path: Path, fake_api: FakeBotAPI) -> None:
-    settings = make_settings(fake_api, f"sqlite+aiosqlite:///{tmp_path / 'newsbot.sqlite3'}", database_check_interval=0.01)
+    settings = make_settings(
+        fake_api, f"sqlite+aiosqlite:///{tmp_path / 'newsbot.sqlite3'}", database_check_interval=0.01
+    )
     stop = asyncio.Event()
     running = asyncio.create_task(run_bot(settings, stop=stop))
     await fake_api.wait_for_request("setMyCommands", timeout=30)  # the watch is set up by then

@@ -8,7 +8,7 @@ import signal
 import sys
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +28,21 @@ BULLETIN = "<b>Midday bulletin · Friday 27 November 2026</b>\n\n1. <b>Story</b>
 
 async def seed(db: Database, chats: range | list[int], *, text: str = BULLETIN) -> None:
     """Active subscribers with one pending bulletin row each, written the way prepare_due leaves them."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     chat_ids = list(chats)
     async with db.session() as session:
         await session.execute(
             insert(Subscriber),
             [
-                {"chat_id": c, "chat_type": "private" if c > 0 else "group", "name": f"chat {c}", "timezone": "UTC",
-                 "active": True, "created_at": now, "last_article_id": 0}
+                {
+                    "chat_id": c,
+                    "chat_type": "private" if c > 0 else "group",
+                    "name": f"chat {c}",
+                    "timezone": "UTC",
+                    "active": True,
+                    "created_at": now,
+                    "last_article_id": 0,
+                }
                 for c in chat_ids
             ],
         )
@@ -43,8 +50,15 @@ async def seed(db: Database, chats: range | list[int], *, text: str = BULLETIN) 
         await session.execute(
             insert(Delivery),
             [
-                {"subscriber_id": ids[c], "chat_id": c, "kind": "broadcast", "text": text, "status": "pending",
-                 "attempts": 0, "created_at": now}
+                {
+                    "subscriber_id": ids[c],
+                    "chat_id": c,
+                    "kind": "broadcast",
+                    "text": text,
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": now,
+                }
                 for c in chat_ids
             ],
         )
@@ -135,7 +149,9 @@ async def test_429_waits_retry_after_and_other_chats_go_on(database: Database, f
     assert (await rows(database))[5].attempts == 1  # a 429 does not use up an attempt
 
 
-async def test_server_errors_and_timeouts_back_off_then_fail_visibly(database: Database, fake_api: FakeBotAPI, tmp_path: Path, db_url: str) -> None:
+async def test_server_errors_and_timeouts_back_off_then_fail_visibly(
+    database: Database, fake_api: FakeBotAPI, tmp_path: Path, db_url: str
+) -> None:
     await seed(database, [1, 2, 3, 4])
     fake_api.fail_chat(1, "500", times=1)
     fake_api.fail_chat(2, "timeout", times=1)
@@ -351,8 +367,14 @@ async def test_two_senders_share_one_run_on_postgresql(db_url: str, fake_api: Fa
 
 async def _newsbot(cwd: Path, env: dict[str, str], *args: str) -> str:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=cwd, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 60)
     return out.decode() + err.decode()
@@ -360,16 +382,32 @@ async def _newsbot(cwd: Path, env: dict[str, str], *args: str) -> str:
 
 async def _start_sender(cwd: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "bulletin", "send", cwd=cwd, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        "bulletin",
+        "send",
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
 
 
-async def test_sigkill_mid_run_then_restart_loses_nothing(tmp_path: Path, database: Database, db_url: str, fake_api: FakeBotAPI) -> None:
+async def test_sigkill_mid_run_then_restart_loses_nothing(
+    tmp_path: Path, database: Database, db_url: str, fake_api: FakeBotAPI
+) -> None:
     await seed(database, range(1, 201))
     fake_api.latency = 0.02
-    env = {**os.environ, "DATABASE_URL": db_url, "BOT_TOKEN": TEST_TOKEN, "TELEGRAM_API_URL": fake_api.url,
-           "MAX_MESSAGES_PER_SECOND": "30", "DELIVERY_LEASE_SECONDS": "1", "SEND_CONCURRENCY": "8"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "BOT_TOKEN": TEST_TOKEN,
+        "TELEGRAM_API_URL": fake_api.url,
+        "MAX_MESSAGES_PER_SECOND": "30",
+        "DELIVERY_LEASE_SECONDS": "1",
+        "SEND_CONCURRENCY": "8",
+    }
     sender = await _start_sender(tmp_path, env)
     await fake_api.wait_for_request("sendMessage", timeout=30, predicate=lambda _r: len(fake_api.sent()) >= 60)
     sender.send_signal(signal.SIGKILL)
@@ -381,7 +419,7 @@ async def test_sigkill_mid_run_then_restart_loses_nothing(tmp_path: Path, databa
         await session.execute(
             update(Delivery)
             .where(Delivery.status == "sending")
-            .values(claimed_at=datetime.now(timezone.utc) - timedelta(seconds=2))
+            .values(claimed_at=datetime.now(UTC) - timedelta(seconds=2))
         )
     fake_api.latency = 0
     assert "sent=" in await _newsbot(tmp_path, env, "bulletin", "send")
@@ -393,10 +431,17 @@ async def test_sigkill_mid_run_then_restart_loses_nothing(tmp_path: Path, databa
     assert {r.status for r in (await rows(database)).values()} == {"sent"}
 
 
-async def test_sigterm_finishes_in_flight_and_exits_promptly(tmp_path: Path, database: Database, db_url: str, fake_api: FakeBotAPI) -> None:
+async def test_sigterm_finishes_in_flight_and_exits_promptly(
+    tmp_path: Path, database: Database, db_url: str, fake_api: FakeBotAPI
+) -> None:
     await seed(database, range(1, 201))
-    env = {**os.environ, "DATABASE_URL": db_url, "BOT_TOKEN": TEST_TOKEN, "TELEGRAM_API_URL": fake_api.url,
-           "MAX_MESSAGES_PER_SECOND": "30"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "BOT_TOKEN": TEST_TOKEN,
+        "TELEGRAM_API_URL": fake_api.url,
+        "MAX_MESSAGES_PER_SECOND": "30",
+    }
     sender = await _start_sender(tmp_path, env)
     await fake_api.wait_for_request("sendMessage", timeout=30, predicate=lambda _r: len(fake_api.sent()) >= 40)
     sender.send_signal(signal.SIGTERM)
@@ -429,7 +474,9 @@ def test_rates_above_thirty_need_paid_broadcast() -> None:
 
     with pytest.raises(ValidationError, match="PAID_BROADCAST"):
         load_settings(_env_file=None, max_messages_per_second=100)
-    assert load_settings(_env_file=None, max_messages_per_second=1000, paid_broadcast=True).max_messages_per_second == 1000
+    assert (
+        load_settings(_env_file=None, max_messages_per_second=1000, paid_broadcast=True).max_messages_per_second == 1000
+    )
 
 
 async def test_rows_waiting_longer_than_the_lease_are_not_claimed_again_by_the_same_sender(

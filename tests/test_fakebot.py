@@ -162,8 +162,8 @@ async def test_commands_chat_action_delete_and_close(api: FakeBotAPI, bot: Bot) 
 async def test_valid_html_is_accepted_with_its_entities(api: FakeBotAPI, bot: Bot) -> None:
     text = (
         '<b>bold <i>both</i></b> <a href="https://example.com/?a=1&amp;b=2">link</a> '
-        "&lt;tag&gt; &quot;q&quot; &amp; &#65;&#x1F600; <span class=\"tg-spoiler\">s</span> "
-        '<tg-spoiler>t</tg-spoiler> <u>u</u><ins>i</ins> <s>s</s><strike>k</strike><del>d</del> '
+        '&lt;tag&gt; &quot;q&quot; &amp; &#65;&#x1F600; <span class="tg-spoiler">s</span> '
+        "<tg-spoiler>t</tg-spoiler> <u>u</u><ins>i</ins> <s>s</s><strike>k</strike><del>d</del> "
         '<strong>S</strong><em>E</em> <code>c</code> <pre><code class="language-python">x = 1</code></pre> '
         "<blockquote expandable>quote</blockquote> <B>upper</B>"
     )
@@ -263,8 +263,14 @@ async def test_inline_keyboard_validation(api: FakeBotAPI, bot: Bot) -> None:
             await bot.send_message(1, "too much data", reply_markup=markup)
     assert api.requests[-1].description == "Bad Request: BUTTON_DATA_INVALID"
 
-    for button in [{"text": "no action"}, {"callback_data": "x"}, {"text": "both", "callback_data": "x", "url": "https://e.com"}]:
-        status, body = await raw_post(api, "sendMessage", {"chat_id": 1, "text": "t", "reply_markup": {"inline_keyboard": [[button]]}})
+    for button in [
+        {"text": "no action"},
+        {"callback_data": "x"},
+        {"text": "both", "callback_data": "x", "url": "https://e.com"},
+    ]:
+        status, body = await raw_post(
+            api, "sendMessage", {"chat_id": 1, "text": "t", "reply_markup": {"inline_keyboard": [[button]]}}
+        )
         assert status == 400 and body["ok"] is False and body["error_code"] == 400
         assert body["description"].startswith("Bad Request: can't parse inline keyboard button")
     assert len(api.sent(1)) == 1
@@ -276,14 +282,18 @@ async def test_inline_keyboard_validation(api: FakeBotAPI, bot: Bot) -> None:
 async def test_edit_message_text_and_markup(api: FakeBotAPI, bot: Bot) -> None:
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("A", callback_data="a")]])
     sent = await bot.send_message(9, "<b>v1</b>", parse_mode="HTML", reply_markup=keyboard)
-    edited = await bot.edit_message_text("<i>v2</i>", chat_id=9, message_id=sent.message_id, parse_mode="HTML", reply_markup=keyboard)
+    edited = await bot.edit_message_text(
+        "<i>v2</i>", chat_id=9, message_id=sent.message_id, parse_mode="HTML", reply_markup=keyboard
+    )
     assert isinstance(edited, type(sent)) and edited.text == "v2" and edited.edit_date is not None
     record = api.sent(9)[-1]
     assert (record.text, record.visible_text, record.original_visible_text) == ("<i>v2</i>", "v2", "v1")
     assert [e.visible_text for e in record.edits] == ["v2"]
 
     with pytest.raises(BadRequest, match="Message is not modified: specified new message content"):
-        await bot.edit_message_text("<i>v2</i>", chat_id=9, message_id=sent.message_id, parse_mode="HTML", reply_markup=keyboard)
+        await bot.edit_message_text(
+            "<i>v2</i>", chat_id=9, message_id=sent.message_id, parse_mode="HTML", reply_markup=keyboard
+        )
     assert api.requests[-1].description == (
         "Bad Request: message is not modified: specified new message content and reply markup are exactly the same "
         "as a current content and reply markup of the message"
@@ -323,7 +333,6 @@ async def test_user_presses_button_and_bot_answers(api: FakeBotAPI, bot: Bot) ->
     assert record.params["callback_query_id"] == query_id
 
 
-
 async def test_user_edits_a_message_and_presses_a_button_on_an_inline_message(api: FakeBotAPI, bot: Bot) -> None:
     api.user_sends_text(12, "/headlines")
     api.user_edits_text(12, "/headlines 3")
@@ -355,6 +364,7 @@ async def test_held_sends_wait_until_released(api: FakeBotAPI, bot: Bot) -> None
     assert [m.text for m in api.sent(13)] == ["held", "no longer held"] and api.held_sends(13) == 1
     with pytest.raises(AssertionError, match="held sendMessage"):
         await api.wait_until_held(13, 2, timeout=0.1)
+
 
 # ------------------------------------------------------------------------------------------------ faults
 
@@ -495,7 +505,9 @@ async def test_user_text_becomes_a_command_ptb_recognises(api: FakeBotAPI, bot: 
     assert not handler.check_update(foreign)
     assert plain.message is not None and plain.message.entities == ()
     assert not handler.check_update(plain)
-    raw_id = api.push_update({"message": {"message_id": 99, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "raw"}})
+    raw_id = api.push_update(
+        {"message": {"message_id": 99, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "raw"}}
+    )
     assert (await bot.get_updates(offset=plain.update_id + 1))[0].update_id == raw_id
 
 
@@ -516,11 +528,7 @@ async def test_a_real_application_polls_and_replies(api: FakeBotAPI) -> None:
         await update.effective_message.reply_html(f"<b>echo</b> {' '.join(context.args or [])}")
 
     application = (
-        Application.builder()
-        .token(TOKEN)
-        .base_url(f"{api.url}/bot")
-        .base_file_url(f"{api.url}/file/bot")
-        .build()
+        Application.builder().token(TOKEN).base_url(f"{api.url}/bot").base_file_url(f"{api.url}/file/bot").build()
     )
     application.add_handler(CommandHandler("echo", echo))
     # Its long polls would wait an hour: stopping cannot wait for one to end, only cut it short.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from model.identity import canonical_url
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 BASE = "http://news.test:8080"
-NOW = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
 
 
 def load(name: str) -> bytes:
@@ -36,7 +36,7 @@ def test_rss2_with_content_encoded() -> None:
     assert storm.guid == "https://gazette.example/?p=48211"
     assert storm.authors == ["Ann Lee"] and storm.topics == ["Weather", "Shipping"]
     assert storm.source == "The Harbour Gazette – World"
-    assert storm.published_at == datetime(2026, 3, 2, 7, 30, tzinfo=timezone.utc)
+    assert storm.published_at == datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
     # Full content is used, not the teaser; the script, the figure and its credit are gone; entities decoded.
     assert storm.paragraphs == [
         "Ferries stayed in harbour on Monday as gales swept the northern coast for a third day, leaving hundreds "
@@ -48,7 +48,10 @@ def test_rss2_with_content_encoded() -> None:
     assert fishing.title == "Fishing fleet counts the cost <of> a lost week"  # plain text, escaped only when rendered
     assert "Landings are down 40% on last March." in fishing.paragraphs
     assert ferries.authors == ["Ann Lee", "Chris Park"]
-    assert ferries.paragraphs[1:] == ["They will replace vessels built in the 1980s.", "Each carries 600 passengers and 120 cars."]
+    assert ferries.paragraphs[1:] == [
+        "They will replace vessels built in the 1980s.",
+        "Each carries 600 passengers and 120 cars.",
+    ]
 
 
 def test_atom_with_xhtml_content_and_relative_links() -> None:
@@ -59,11 +62,11 @@ def test_atom_with_xhtml_content_and_relative_links() -> None:
     assert bridge.url == f"{BASE}/atom/2026/03/bruecke-offen.html"  # resolved against xml:base
     assert bridge.guid == "tag:rheinblick.example,2026:bruecke-offen"
     assert bridge.authors == ["Greta Vogel"] and bridge.topics == ["Verkehr", "koeln"]
-    assert bridge.published_at == datetime(2026, 3, 2, 8, 45, tzinfo=timezone.utc)
+    assert bridge.published_at == datetime(2026, 3, 2, 8, 45, tzinfo=UTC)
     assert bridge.paragraphs[1] == (
         "Die Stadt hatte die Arbeiten früher als geplant abgeschlossen. Pendler sparen damit täglich bis zu 25 Minuten."
     )
-    assert cycle_path.published_at == datetime(2026, 3, 1, 15, 20, tzinfo=timezone.utc)  # only <updated>
+    assert cycle_path.published_at == datetime(2026, 3, 1, 15, 20, tzinfo=UTC)  # only <updated>
     assert "14 Millionen Euro" in cycle_path.body
 
 
@@ -72,10 +75,10 @@ def test_rss1_rdf() -> None:
     assert (feed.kind, feed.title, feed.language) == ("rss10", "Valley Science Wire", "en")
     glacier, bees = feed.entries
     assert glacier.article.authors == ["Dr. Maria Santos"] and glacier.article.topics == ["Climate"]
-    assert glacier.article.published_at == datetime(2026, 2, 27, 13, 0, tzinfo=timezone.utc)
+    assert glacier.article.published_at == datetime(2026, 2, 27, 13, 0, tzinfo=UTC)
     assert glacier.summary_only  # two sentences: worth fetching the page
     assert not bees.summary_only  # a long description is the article
-    assert bees.article.published_at == datetime(2026, 2, 26, tzinfo=timezone.utc)
+    assert bees.article.published_at == datetime(2026, 2, 26, tzinfo=UTC)
 
 
 def test_json_feed() -> None:
@@ -85,7 +88,7 @@ def test_json_feed() -> None:
     )  # fmt: skip
     marina, ice = (entry.article for entry in feed.entries)
     assert marina.guid == "https://lakeside.example/2026/03/02/marina"
-    assert marina.published_at == datetime(2026, 3, 3, 3, 40, tzinfo=timezone.utc)
+    assert marina.published_at == datetime(2026, 3, 3, 3, 40, tzinfo=UTC)
     assert marina.authors == ["Priya Raman"] and marina.topics == ["Council", "Waterfront"]
     assert "move the buoys" in marina.paragraphs[1] and "<strong>" not in marina.body
     assert ice.authors == ["Lakeside Daily staff"]  # the feed's authors stand in
@@ -94,7 +97,12 @@ def test_json_feed() -> None:
 
 @pytest.mark.parametrize(
     ("content_type", "warned"),
-    [("application/rss+xml; charset=utf-8", True), ("text/html; charset=iso-8859-1", True), ("text/xml", False), (None, False)],
+    [
+        ("application/rss+xml; charset=utf-8", True),
+        ("text/html; charset=iso-8859-1", True),
+        ("text/xml", False),
+        (None, False),
+    ],
 )
 def test_windows_1251_feed_with_wrong_or_missing_charset(content_type: str | None, warned: bool) -> None:
     feed = parse("cp1251-news.xml", content_type)
@@ -209,11 +217,20 @@ def test_article_page_extraction_drops_navigation_comments_and_footer() -> None:
     assert page is not None
     assert page.title == "Harbour reopens after storm"
     assert page.authors == ["Ann Lee"]
-    assert page.published_at == datetime(2026, 3, 2, 7, 30, tzinfo=timezone.utc)
+    assert page.published_at == datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
     assert len(page.paragraphs) == 4
     assert page.paragraphs[0].startswith("Millbrook harbour reopened on Monday morning")
     text = "\n".join(page.paragraphs)
-    for clutter in ("Home", "cookies", "Share on", "BoatFan99", "lol", "All rights reserved", "newsletter", "Related stories"):
+    for clutter in (
+        "Home",
+        "cookies",
+        "Share on",
+        "BoatFan99",
+        "lol",
+        "All rights reserved",
+        "newsletter",
+        "Related stories",
+    ):
         assert clutter not in text
     assert extract_page(load("not-a-feed.html"), f"{BASE}/") is None  # a home page has no article
     assert extract_page(b"", f"{BASE}/") is None

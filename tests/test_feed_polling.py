@@ -4,7 +4,7 @@ PostgreSQL). Time is passed in (`now=`), so backoff and the long-failure report 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -17,9 +17,8 @@ from storage.models import Article, Source
 from storage.session import Database
 from tests.feedserver import FeedServer
 
-NOW = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
 RSS2 = "rss2-content-encoded.xml"
-
 
 
 @pytest.fixture
@@ -87,7 +86,7 @@ async def test_first_poll_stores_every_entry_second_poll_is_conditional_and_adds
     assert storm.title == "Storm closes northern ports for a third day"
     assert storm.source == "The Harbour Gazette – World" and storm.source_id == source_id
     assert storm.authors == ["Ann Lee"] and storm.topics == ["Weather", "Shipping"]
-    assert storm.published_at == datetime(2026, 3, 2, 7, 30, tzinfo=timezone.utc)
+    assert storm.published_at == datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
     assert storm.canonical_url == "https://gazette.example/world/2026/03/02/storm-closes-ports/"
     assert storm.guid == "https://gazette.example/?p=48211"
     assert storm.lead.startswith("Ferries stayed in harbour on Monday")
@@ -147,7 +146,7 @@ async def test_short_summaries_are_completed_from_the_article_page(
     assert harbour.body.startswith("Millbrook harbour reopened on Monday morning")
     assert len(harbour.body.split("\n\n")) == 4 and "BoatFan99" not in harbour.body and "cookies" not in harbour.body
     assert harbour.authors == ["Ann Lee"]
-    assert harbour.published_at == datetime(2026, 3, 2, 7, 30, tzinfo=timezone.utc)  # from the page
+    assert harbour.published_at == datetime(2026, 3, 2, 7, 30, tzinfo=UTC)  # from the page
     assert library.authors == ["Sam Patel"] and library.body.startswith("Millbrook library will stay open")
     assert library.published_at == NOW  # no date in the feed nor the page: the time it was seen
     assert library.canonical_url == f"{server.base}/feeds/news/library-hours.html"  # utm_source dropped
@@ -309,7 +308,7 @@ async def test_long_failure_is_reported_once_to_admins_and_recovery_too(
     source_id = await add_source(database, server.serve("/down.xml", status=500), interval=5)
     bot = admins_bot
     now = NOW
-    for attempt in range(1, 10):
+    for _ in range(1, 10):
         await service.poll_due(now=now)
         assert await service.report(now=now) == 0
         now = (await source_row(database, source_id)).next_poll_at  # type: ignore[assignment]
@@ -384,7 +383,9 @@ async def test_add_checks_the_url_follows_a_page_to_its_feed_and_polls(
         assert len(await source_repo.list_sources(session)) == 1
 
 
-async def test_removing_a_source_keeps_its_articles(server: FeedServer, service: FeedService, database: Database) -> None:
+async def test_removing_a_source_keeps_its_articles(
+    server: FeedServer, service: FeedService, database: Database
+) -> None:
     source_id = await add_source(database, server.serve_file("/feed.xml", RSS2))
     await service.poll(now=NOW)
     removed = await service.remove(source_id)

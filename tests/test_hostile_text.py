@@ -6,7 +6,7 @@ such files and feeds in a real subprocess."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,10 +14,8 @@ from sqlalchemy import inspect, select
 
 from bot import cli
 from bot.cli import sources as sources_cli
-from services.feeds import FeedService
 from bot.settings import Settings
 from ingest.feeds import ParsedFeed
-from model.identity import MAX_GUID_CHARS
 from model.articles import (
     MAX_DATELINE_CHARS,
     MAX_FEED_TITLE_CHARS,
@@ -26,6 +24,8 @@ from model.articles import (
     MAX_URL_CHARS,
     ParsedArticle,
 )
+from model.identity import MAX_GUID_CHARS
+from services.feeds import FeedService
 from storage import articles as article_repo
 from storage import sources as source_repo
 from storage.models import Article, Source
@@ -34,16 +34,20 @@ from tests.feedserver import FeedServer
 from tests.test_cleantext import explode_on, hostile_json_feed
 from tests.test_cli import clean_env, newsbot
 
-NOW = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
 DEEP_JSON = b'{"version": "https://jsonfeed.org/version/1.1", "items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 FEED_TITLE = ("Hostile \ufffd Gazette " + "t" * 320)[:MAX_FEED_TITLE_CHARS]
-
 
 
 @pytest.fixture
 def service(database: Database) -> FeedService:
     return FeedService(
-        database, clock=lambda: NOW, fetch_timeout=2.0, max_feed_bytes=256 * 1024, default_interval=15, allow_private_urls=True
+        database,
+        clock=lambda: NOW,
+        fetch_timeout=2.0,
+        max_feed_bytes=256 * 1024,
+        default_interval=15,
+        allow_private_urls=True,
     )
 
 
@@ -104,7 +108,9 @@ async def test_the_worst_text_is_stored_on_both_databases(database: Database) ->
     async with database.session() as session:
         source, _ = await source_repo.add_source(session, "https://e.example/feed.json", interval_minutes=15, now=NOW,
                                                  title=feed.title, site_url=feed.site_url, language=feed.language)  # fmt: skip
-        [result] = await article_repo.store_articles(session, [(article, "hash")], now=NOW, source_id=source.id, seen_at=NOW)
+        [result] = await article_repo.store_articles(
+            session, [(article, "hash")], now=NOW, source_id=source.id, seen_at=NOW
+        )
         assert result.created
     [row], [source] = await stored(database_url(database))
     assert row.title == ("\ufffd \ufffd 😀 " + ODD + "Title" + "t" * 400)[:300] and "\x00" not in row.body
@@ -190,7 +196,9 @@ async def test_ingest_skips_each_bad_file_with_one_line_and_stores_the_good_ones
 
     articles, _ = await stored(db_url)
     assert (articles[0].title, articles[0].authors, articles[0].body) == (
-        "Harbour reopens after storm", ["Ann Lee"], "The harbour reopened on Monday.\n\nShips queued."
+        "Harbour reopens after storm",
+        ["Ann Lee"],
+        "The harbour reopened on Monday.\n\nShips queued.",
     )
     assert articles[1].source == FEED_TITLE[:MAX_SOURCE_CHARS]
 
@@ -214,8 +222,9 @@ async def test_sources_add_takes_a_hostile_feed_and_refuses_a_deep_one_in_one_li
     assert source.language == ("en-GB-x-" + "a" * 42)[:MAX_LANGUAGE_CHARS]
 
 
-def test_ingest_turns_whatever_one_file_raises_into_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_ingest_turns_whatever_one_file_raises_into_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A failure nobody foresaw (here: storage refusing one file) skips that file and the batch goes on."""
     (tmp_path / "first.txt").write_text("Library extends hours\n\nThe library opens until ten from Monday.\n")
     (tmp_path / "second.txt").write_text("Harbour reopens after storm\n\nThe harbour reopened on Monday.\n")
@@ -249,7 +258,12 @@ async def test_a_source_records_any_error_text_and_ignores_a_redirect_too_long_t
         assert source is not None and source.last_error is not None
         assert source.last_error.startswith("HTTP 500 \ufffd said: xxx") and len(source.last_error) == 2_000
         source_repo.record_success(
-            source, now=NOW, etag=None, last_modified=None, note="repaired \x00feed", moved_to="https://x.example/" + "a" * 3_000
+            source,
+            now=NOW,
+            etag=None,
+            last_modified=None,
+            note="repaired \x00feed",
+            moved_to="https://x.example/" + "a" * 3_000,
         )
     async with database.session() as session:
         source = await source_repo.get_source(session, source_id)

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
-
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event, func, select, text
@@ -28,7 +27,7 @@ from storage.models import Article, Source, Subscriber
 from storage.session import Database
 from storage.sources import add_source
 
-NOW = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 Create = Callable[[AsyncSession, str], Awaitable[int]]  # creates the row with a label; returns its id
 WAIT = 10.0  # seconds; only a failing test waits this long
 
@@ -106,7 +105,9 @@ async def test_a_subscriber_created_by_two_writers_at_once_is_one_row(database: 
 
 async def test_a_source_added_by_two_writers_at_once_is_one_row(database: Database) -> None:
     async def create(session: AsyncSession, label: str) -> int:
-        source, _ = await add_source(session, "https://news.example/feed.xml", interval_minutes=15, now=NOW, title=label)
+        source, _ = await add_source(
+            session, "https://news.example/feed.xml", interval_minutes=15, now=NOW, title=label
+        )
         return source.id
 
     first_id, second_id = await race(database, create)
@@ -114,7 +115,9 @@ async def test_a_source_added_by_two_writers_at_once_is_one_row(database: Databa
 
 
 async def test_an_article_stored_by_two_writers_at_once_is_one_row(database: Database) -> None:
-    story = ParsedArticle(title="Harbour park approved", paragraphs=["The council voted 31 to 4."], url="https://news.example/a/1")
+    story = ParsedArticle(
+        title="Harbour park approved", paragraphs=["The council voted 31 to 4."], url="https://news.example/a/1"
+    )
 
     async def create(session: AsyncSession, _label: str) -> int:
         return (await article_repo.store_article(session, story, now=NOW)).article.id

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import delete
 
 from compose.articles import PARTS_PER_BATCH, render_article
-from storage.models import Article
 from storage.articles import store_article
+from storage.models import Article
 from tests.conftest import RunningBot
 from tests.factories import add_articles, parsed
 
@@ -22,9 +22,7 @@ async def long_article(bot: RunningBot, size: int = 200_000) -> Article:
     """An article of about `size` characters, stored directly (no feed involved)."""
     paragraphs = [f"Paragraph {n}: " + "lorem ipsum & <dolor> " * 90 + "end." for n in range(size // 2000)]
     async with bot.db.session() as session:
-        result = await store_article(
-            session, parsed("A very long read", paragraphs=paragraphs), now=datetime.now(timezone.utc)
-        )
+        result = await store_article(session, parsed("A very long read", paragraphs=paragraphs), now=datetime.now(UTC))
     return result.article
 
 
@@ -124,7 +122,10 @@ async def test_one_chats_updates_are_answered_in_order(bot: RunningBot) -> None:
     bot.api.release_sends(CHAT_A)
     messages = await bot.api.wait_for_messages(CHAT_A, PARTS_PER_BATCH + 2)
     assert [m.text for m in messages[:PARTS_PER_BATCH]] == render_article(article)[:PARTS_PER_BATCH]
-    assert [m.visible_text.split("\n")[0] for m in messages[PARTS_PER_BATCH:]] == ["What I can do", "Welcome to newsbot!"]
+    assert [m.visible_text.split("\n")[0] for m in messages[PARTS_PER_BATCH:]] == [
+        "What I can do",
+        "Welcome to newsbot!",
+    ]
 
 
 async def test_many_chats_at_once_each_get_their_replies_in_order(bot: RunningBot) -> None:

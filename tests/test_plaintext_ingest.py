@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,7 @@ def article(*blocks: str) -> str:
 
 
 def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
+    return datetime(*parts, tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,8 +199,7 @@ def test_crlf_file_with_one_paragraph_per_line() -> None:
     assert parsed.paragraphs == [
         "A battery start-up on Tuesday unveiled a cell it says can charge an electric car to 80% in five "
         "minutes, a claim independent experts said still needed testing.",
-        "The company said the cell used a new silicon-based anode and would go into small-scale production "
-        "next year.",
+        "The company said the cell used a new silicon-based anode and would go into small-scale production next year.",
         "Its chief executive said carmakers had already asked for samples, though she declined to name them.",
         '"We have been working on this for eight years," she said.',
         "Analysts were cautious.",
@@ -217,7 +216,7 @@ def test_wire_story_with_read_more_links_and_contributor_trailer() -> None:
     assert parsed.authors == ["Jane Doe"]
     assert parsed.published_at == utc(2022, 1, 13, 10, 22)
     assert parsed.paragraphs == [
-        "Federal Reserve Governor Alex Smith said on Thursday that interest rate cuts were \"some way off\" "
+        'Federal Reserve Governor Alex Smith said on Thursday that interest rate cuts were "some way off" '
         "because inflation remained well above the central bank's target.",
         "Smith, speaking at a conference in Washington, said the labour market was still tight and that wage "
         "growth had not yet slowed enough.",
@@ -255,8 +254,7 @@ def test_hard_wrapped_paragraphs_and_oxford_comma_byline() -> None:
         "to finish the long-delayed project by 2030.",
         "Transport ministers from both countries said they would share the cost of a new tunnel under the "
         "Pyrenees and seek European Union funding for the rest of the line.",
-        "Environmental groups welcomed the plan but said it should not come at the expense of regional "
-        "services.",
+        "Environmental groups welcomed the plan but said it should not come at the expense of regional services.",
     ]
 
 

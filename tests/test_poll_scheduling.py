@@ -66,7 +66,12 @@ class Watched:
 
 
 def page_feed(
-    server: FeedServer, count: int, *, path: str = "/feed.xml", pages: str = "/page", name: str = "Story",
+    server: FeedServer,
+    count: int,
+    *,
+    path: str = "/feed.xml",
+    pages: str = "/page",
+    name: str = "Story",
     **page_options: object,
 ) -> str:
     """A feed of `count` entries with a one-line summary each, story n ("{name} n") published n minutes after
@@ -130,13 +135,15 @@ async def pass_pages_one_at_a_time(gate: Gate, gates: CountingGates, pages: int)
     while gates.done < pages:
         await until(
             lambda: gates.waiting + gates.through + gates.done == pages and gate.held == gates.through,
-            lambda: f"{pages} page fetches: {gates.waiting} waiting at the host gate, {gates.through} let through, "
-            f"{gates.done} done; {gate.held} held at the server",
+            lambda: (
+                f"{pages} page fetches: {gates.waiting} waiting at the host gate, {gates.through} let through, "
+                f"{gates.done} done; {gate.held} held at the server"
+            ),
         )
         most = max(most, gate.held)
         done = gates.done
         await gate.release()
-        await until(lambda: gates.done > done, lambda: "the released page fetch to end")
+        await until(lambda done=done: gates.done > done, lambda: "the released page fetch to end")
     return most
 
 
@@ -145,7 +152,9 @@ def is_page(path: str) -> bool:
 
 
 def pages_requested(server: FeedServer, prefix: str = "/page/") -> list[int]:
-    return [int(r.path.removeprefix(prefix).removesuffix(".html")) for r in server.requests if r.path.startswith(prefix)]
+    return [
+        int(r.path.removeprefix(prefix).removesuffix(".html")) for r in server.requests if r.path.startswith(prefix)
+    ]
 
 
 async def stories(db: Database) -> dict[int, Article]:
@@ -167,7 +176,9 @@ async def test_a_slow_source_holds_one_slot_while_the_others_are_polled(
 ) -> None:
     release = asyncio.Event()
     slow = await add_source(database, server.serve_file("/slow.xml", RSS2, hold=release))
-    fast = await add_source(database, server.serve_file("/fast.json", "jsonfeed.json", content_type="application/feed+json"))
+    fast = await add_source(
+        database, server.serve_file("/fast.json", "jsonfeed.json", content_type="application/feed+json")
+    )
     bot = RecordingBot()
     service = make_service(database, report_to_admins=admin_reporter(bot, [7]))
     watched = Watched(service, monkeypatch)
@@ -278,7 +289,9 @@ async def test_a_poll_fetches_at_most_ten_pages_newest_first_and_later_polls_the
     assert sorted(pages_requested(server), reverse=True) == list(range(29, 19, -1))  # the newest ten
     by_story = await stories(database)
     assert [n for n in range(30) if completed(by_story[n])] == list(range(20, 30))
-    assert all(by_story[n].body == f"Short summary {n}." and by_story[n].page_tries_left == PAGE_TRIES for n in range(20))
+    assert all(
+        by_story[n].body == f"Short summary {n}." and by_story[n].page_tries_left == PAGE_TRIES for n in range(20)
+    )
     assert all(by_story[n].page_tries_left is None for n in range(20, 30))
     ids = {n: article.id for n, article in by_story.items()}
 

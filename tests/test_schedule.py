@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from services.schedule import find_timezone, next_bulletin_at
 
-UTC = timezone.utc
+UTC = UTC
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
 KOLKATA = ZoneInfo("Asia/Kolkata")
@@ -76,7 +76,12 @@ def test_no_times_means_no_schedule() -> None:
 
 @pytest.mark.parametrize(
     ("given", "expected"),
-    [("Europe/Berlin", "Europe/Berlin"), ("europe/berlin", "Europe/Berlin"), (" America/New York ", "America/New_York"), ("UTC", "UTC")],
+    [
+        ("Europe/Berlin", "Europe/Berlin"),
+        ("europe/berlin", "Europe/Berlin"),
+        (" America/New York ", "America/New_York"),
+        ("UTC", "UTC"),
+    ],
 )
 def test_find_timezone_accepts_any_case(given: str, expected: str) -> None:
     assert find_timezone(given) == expected

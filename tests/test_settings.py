@@ -24,7 +24,11 @@ def test_list_settings_accept_commas_and_spaces(monkeypatch: pytest.MonkeyPatch)
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("FEEDS", "https://ok.example/feed ftp://files.example/feed", "FEEDS takes http(s) URLs; not one: 'ftp://files.example/feed'"),
+        (
+            "FEEDS",
+            "https://ok.example/feed ftp://files.example/feed",
+            "FEEDS takes http(s) URLs; not one: 'ftp://files.example/feed'",
+        ),
         ("BULLETIN_TIMES", " , ", "BULLETIN_TIMES needs at least one time like 07:00"),
     ],
 )

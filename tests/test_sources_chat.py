@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -14,7 +14,6 @@ from tests.feedserver import FeedServer
 
 ADMIN = 999  # conftest's settings make user 999 the admin
 USER = 4242
-
 
 
 async def article_count(bot: RunningBot) -> int:
@@ -83,7 +82,7 @@ async def test_addsource_explains_what_is_wrong(bot: RunningBot, server: FeedSer
 async def test_the_feeds_job_polls_due_sources_and_reports_long_failures_to_admins(
     bot: RunningBot, server: FeedServer
 ) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     good = server.serve_file("/good.xml", "jsonfeed.json", content_type="application/feed+json")
     async with bot.db.session() as session:
         await source_repo.add_source(session, good, interval_minutes=15, now=now)
@@ -116,7 +115,9 @@ async def test_the_feeds_job_polls_due_sources_and_reports_long_failures_to_admi
 
 
 async def test_feeds_from_settings_are_added_by_the_first_job_run(
-    fake_api, db_url: str, server: FeedServer  # type: ignore[no-untyped-def]
+    fake_api,
+    db_url: str,
+    server: FeedServer,  # type: ignore[no-untyped-def]
 ) -> None:
     from tests.conftest import Clock, start_bot
 
@@ -135,7 +136,6 @@ async def test_feeds_from_settings_exist_as_soon_as_the_bot_starts(fake_api, db_
     from tests.conftest import Clock, start_bot
 
     url = "http://127.0.0.1:9/never-polled.xml"
-    async with start_bot(fake_api, db_url, Clock(), feeds=(url,)) as running:
-        async with running.db.session() as session:
-            [source] = await source_repo.list_sources(session)
+    async with start_bot(fake_api, db_url, Clock(), feeds=(url,)) as running, running.db.session() as session:
+        [source] = await source_repo.list_sources(session)
     assert source.url == url and source.last_success_at is None

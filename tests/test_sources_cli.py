@@ -16,7 +16,6 @@ from tests.feedserver import FEEDS, FeedServer
 from tests.test_cli import clean_env, newsbot
 
 
-
 async def rows(db_url: str, model: type) -> list:  # type: ignore[type-arg]
     db = Database.from_url(db_url)
     try:
@@ -40,7 +39,13 @@ async def test_sources_add_list_poll_remove(tmp_path: Path, db_url: str, server:
 
     code, out, _ = await newsbot("sources", "list", cwd=tmp_path, env=env)
     assert code == 0
-    assert out.strip().split("\t") == ["1", "✅ ok, just now", "every 20 min", "3 articles", f"The Harbour Gazette – World <{url}>"]
+    assert out.strip().split("\t") == [
+        "1",
+        "✅ ok, just now",
+        "every 20 min",
+        "3 articles",
+        f"The Harbour Gazette – World <{url}>",
+    ]
 
     code, out, _ = await newsbot("sources", "poll", cwd=tmp_path, env=env)
     assert code == 0
@@ -59,7 +64,9 @@ def fresh_sqlite(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
 
 
-async def test_sources_add_refuses_what_is_not_a_feed_and_poll_reports_failures(tmp_path: Path, server: FeedServer) -> None:
+async def test_sources_add_refuses_what_is_not_a_feed_and_poll_reports_failures(
+    tmp_path: Path, server: FeedServer
+) -> None:
     env = clean_env(ALLOW_PRIVATE_URLS="true", DATABASE_URL=fresh_sqlite(tmp_path))
     code, out, err = await newsbot("sources", "list", cwd=tmp_path, env=env)
     assert (code, out.strip()) == (0, "no sources; add one with: newsbot sources add URL"), err

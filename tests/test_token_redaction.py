@@ -15,7 +15,6 @@ from bot.logs import QuietJsonErrors, RedactingFormatter, redact
 from delivery.transport import BotApiTransport
 from fakebot import FakeBotAPI
 from storage import articles as article_repo
-
 from tests.conftest import TEST_TOKEN, Clock, start_bot
 from tests.test_cli import clean_env, newsbot
 
@@ -112,7 +111,9 @@ def _echoing_app(mode: str) -> web.Application:
         if mode == "text-404":
             return web.Response(status=404, text=f"Not found: {path}")
         if mode == "json-400-lower":
-            return web.json_response({"ok": False, "error_code": 400, "description": f"no route {path.lower()}"}, status=400)
+            return web.json_response(
+                {"ok": False, "error_code": 400, "description": f"no route {path.lower()}"}, status=400
+            )
         if mode == "json-500":
             return web.json_response({"ok": False, "error_code": 500, "description": f"Internal: {path}"}, status=500)
         if mode == "text-502-upper":
@@ -145,7 +146,11 @@ async def echo_server(request: pytest.FixtureRequest) -> AsyncIterator[str]:
         ("json-400-lower", 3, "newsbot: cannot reach the Telegram Bot API at {url}: no route /bot<token>/getme"),
         ("json-500", 3, "newsbot: cannot reach the Telegram Bot API at {url}: Internal: /bot<token>/getMe"),
         ("text-502-upper", 3, "newsbot: cannot reach the Telegram Bot API at {url}: Bad Gateway (502)."),
-        ("html-200", 3, "newsbot: the Telegram Bot API at {url} gave an answer it could not use (Invalid server response)"),
+        (
+            "html-200",
+            3,
+            "newsbot: the Telegram Bot API at {url} gave an answer it could not use (Invalid server response)",
+        ),
     ],
     indirect=["echo_server"],
 )

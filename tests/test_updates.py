@@ -26,7 +26,12 @@ def message_update(update_id: int, chat_id: int, user_id: int = 1) -> Update:
 
 
 def inline_query_update(update_id: int, user_id: int) -> Update:
-    query = {"id": str(update_id), "from": {"id": user_id, "is_bot": False, "first_name": "A"}, "query": "", "offset": ""}
+    query = {
+        "id": str(update_id),
+        "from": {"id": user_id, "is_bot": False, "first_name": "A"},
+        "query": "",
+        "offset": "",
+    }
     return Update.de_json({"update_id": update_id, "inline_query": query}, None)  # type: ignore[arg-type]
 
 
@@ -167,5 +172,5 @@ async def test_cancelled_while_waiting_its_turn_the_update_is_closed_unrun() -> 
 
 
 def test_workers_must_be_positive() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 1"):
         ChatOrderedUpdateProcessor(workers=0)

@@ -18,10 +18,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from services.feeds import FeedService, SourceError
 from fakebot import FakeBotAPI
-from ingest.fetch import FetchError, Fetcher
+from ingest.fetch import Fetcher, FetchError
 from ingest.netguard import AddressRefused, GuardedBackend, GuardedTransport, address_kind, system_resolve
+from services.feeds import FeedService, SourceError
 from storage import sources as source_repo
 from storage.models import Article
 from storage.session import Database
@@ -125,8 +125,17 @@ def test_non_public_addresses_are_refused_with_their_kind(address: str, kind: st
 
 @pytest.mark.parametrize(
     "address",
-    ["93.184.216.34", "1.1.1.1", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700:4700::1111", "2a00:1450::1",
-     "::ffff:93.184.216.34", "2002:5db8:d822::1"],  # fmt: skip
+    [
+        "93.184.216.34",
+        "1.1.1.1",
+        "8.8.8.8",
+        "172.32.0.1",
+        "100.128.0.1",
+        "2606:4700:4700::1111",
+        "2a00:1450::1",
+        "::ffff:93.184.216.34",
+        "2002:5db8:d822::1",
+    ],  # fmt: skip
 )
 def test_public_addresses_pass(address: str) -> None:
     assert address_kind(ipaddress.ip_address(address)) is None

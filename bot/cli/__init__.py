@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database maintenance")
     db.add_subparsers(dest="db_command", required=True).add_parser("upgrade", help="apply pending migrations")
     ingest = commands.add_parser(
-        "ingest", help="store articles from text files ('-' reads standard input), feed or HTML files, feed or page URLs"
+        "ingest",
+        help="store articles from text files ('-' reads standard input), feed or HTML files, feed or page URLs",
     )
     ingest.add_argument("files", nargs="+", metavar="FILE|URL")
     sources_cli.add_parser(commands)
@@ -161,7 +162,7 @@ async def _ingest_one(db: Database, name: str, label: str, *, allow_private_urls
         print(f"skipped {label}: {exc}")
         return False
     async with db.session() as session:
-        result = await store_article(session, parsed, now=datetime.now(timezone.utc))
+        result = await store_article(session, parsed, now=datetime.now(UTC))
         article_id = result.article.id
     if result.created:
         print(f"stored {label} as article {article_id}: {parsed.title}")

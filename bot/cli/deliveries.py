@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-from datetime import datetime, timezone
-
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -26,7 +25,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     actions = deliveries.add_subparsers(dest="deliveries_command", required=True)
     actions.add_parser("status", help="counts by state and the last run's rate")
     retry = actions.add_parser("retry", help="queue failed deliveries again")
-    retry.add_argument("ids", nargs="*", type=int, metavar="ID", help="only these deliveries (default: every failed one)")
+    retry.add_argument(
+        "ids", nargs="*", type=int, metavar="ID", help="only these deliveries (default: every failed one)"
+    )
 
 
 async def bulletin_send(settings: Settings, *, everyone: bool) -> int:
@@ -79,7 +80,7 @@ async def deliveries_command(settings: Settings, args: argparse.Namespace) -> in
     if run is None:
         print("last run: none yet")
     else:
-        age = datetime.now(timezone.utc) - run.finished_at
+        age = datetime.now(UTC) - run.finished_at
         print(
             f"last run: finished {int(age.total_seconds())} s ago, sent={run.sent} retried={run.retried} "
             f"failed={run.failed} blocked={run.blocked}, {run.messages_per_second:.1f} messages/s"

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 # Imported lazily (inside the functions): building the argument parser must stay cheap for every command.
 if TYPE_CHECKING:
-    from services.feeds import FeedService, PollResult
     from bot.settings import Settings
     from ingest.fetch import Fetcher
     from model.articles import ParsedArticle
+    from services.feeds import FeedService, PollResult
     from storage.session import Database
 
 
@@ -62,8 +62,8 @@ async def sources_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _add(service: FeedService, url: str, interval: int | None) -> int:
-    from services.feeds import SourceError
     from compose.sources import source_name
+    from services.feeds import SourceError
 
     try:
         source, result = await service.add(url, interval_minutes=interval)
@@ -82,7 +82,7 @@ async def _list(db: Database) -> int:
     from compose.sources import health, source_name
     from storage import sources as source_repo
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with db.session() as session:
         sources = await source_repo.list_sources(session)
         counts = await source_repo.article_counts(session, [s.id for s in sources])
@@ -147,7 +147,7 @@ async def ingest_feed_or_page(db: Database, name: str, label: str, *, allow_priv
     Returns None when `name` is neither (the caller reads it as a text article), else whether it could be read.
     """
     from ingest.feeds import sniff
-    from ingest.fetch import PAGE_ACCEPT, FetchError, Fetcher
+    from ingest.fetch import PAGE_ACCEPT, Fetcher, FetchError
 
     if name == "-":
         return None
@@ -167,7 +167,9 @@ async def ingest_feed_or_page(db: Database, name: str, label: str, *, allow_priv
     if sniff(data) not in {"feed", "json-feed", "html"}:
         return None
     async with Fetcher(allow_private_urls=allow_private_urls) as fetcher:
-        return await _ingest_document(db, fetcher, data, url=Path(name).resolve().as_uri(), label=label, content_type=None)
+        return await _ingest_document(
+            db, fetcher, data, url=Path(name).resolve().as_uri(), label=label, content_type=None
+        )
 
 
 async def _ingest_document(
@@ -177,7 +179,7 @@ async def _ingest_document(
     from ingest.pages import extract_page, fill_from_pages, page_article
 
     kind = sniff(data)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if kind == "html":
         page = extract_page(data, url if url.startswith("http") else None)
         if page is None:
@@ -197,7 +199,7 @@ async def _ingest_document(
     short = [i for i, entry in enumerate(feed.entries) if entry.summary_only]
     if short:
         completed = await fill_from_pages([articles[i] for i in short], fetcher)
-        for i, article in zip(short, completed):
+        for i, article in zip(short, completed, strict=True):
             articles[i] = article
     await _store(db, articles, [f"{label} entry {n}" for n in range(1, len(articles) + 1)], now=now)
     return True
@@ -208,7 +210,7 @@ async def _store(db: Database, articles: Sequence[ParsedArticle], labels: Sequen
 
     async with db.session() as session:
         results = await store_articles(session, [(article, None) for article in articles], now=now, seen_at=now)
-        for article, label, result in zip(articles, labels, results):
+        for article, label, result in zip(articles, labels, results, strict=True):
             if result.created:
                 print(f"stored {label} as article {result.article.id}: {article.title}")
             else:
