@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, select
 
-from bot import cli
-from bot.cli import sources as sources_cli
+from bot.cli import ingest as ingest_cli
 from bot.settings import Settings
 from ingest.feeds import ParsedFeed
 from model.articles import (
@@ -228,17 +227,17 @@ def test_ingest_turns_whatever_one_file_raises_into_one_line(
     """A failure nobody foresaw (here: storage refusing one file) skips that file and the batch goes on."""
     (tmp_path / "first.txt").write_text("Library extends hours\n\nThe library opens until ten from Monday.\n")
     (tmp_path / "second.txt").write_text("Harbour reopens after storm\n\nThe harbour reopened on Monday.\n")
-    real = sources_cli.ingest_feed_or_page
+    real = ingest_cli.ingest_feed_or_page
 
     async def failing(db: Database, name: str, label: str, **options: bool) -> bool | None:
         if name.endswith("first.txt"):
             raise RuntimeError("could not write\x00 \ud83d to disk")
         return await real(db, name, label, **options)
 
-    monkeypatch.setattr(sources_cli, "ingest_feed_or_page", failing)
+    monkeypatch.setattr(ingest_cli, "ingest_feed_or_page", failing)
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
     names = [str(tmp_path / "first.txt"), str(tmp_path / "second.txt")]
-    assert asyncio.run(cli._ingest(settings, names)) == 0
+    assert asyncio.run(ingest_cli.ingest(settings, names)) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == f"skipped {names[0]}: RuntimeError: could not write \ufffd to disk"
     assert lines[1].startswith(f"stored {names[1]} as article 1: Harbour reopens after storm") and len(lines) == 2
