@@ -354,6 +354,11 @@ async def test_two_senders_share_one_run_on_postgresql(db_url: str, fake_api: Fa
     fake_api.latency = 0.005
     first = engine_for(first_db, fake_api, workers=8, claim_batch=20)
     second = engine_for(second_db, fake_api, workers=8, claim_batch=20)
+    # Each sender waits after its first claim until the other has claimed too, so both take part whatever the
+    # machine's speed (otherwise the first could take all 400 before the second's first look).
+    both_claimed = asyncio.Barrier(2)
+    for engine in (first, second):
+        _meet_after_first_claim(engine, both_claimed)
     try:
         one, two = await asyncio.gather(first.run(), second.run())
     finally:
@@ -363,6 +368,21 @@ async def test_two_senders_share_one_run_on_postgresql(db_url: str, fake_api: Fa
         await second_db.dispose()
     assert one.sent + two.sent == 400 and one.sent > 0 and two.sent > 0
     assert bulletins_by_chat(fake_api) == {c: 1 for c in range(1, 401)}
+
+
+def _meet_after_first_claim(engine: DeliveryEngine, barrier: asyncio.Barrier) -> None:
+    claim = engine._claim
+    met = False
+
+    async def claim_then_meet(*args: Any, **kwargs: Any) -> Any:
+        nonlocal met
+        rows = await claim(*args, **kwargs)
+        if rows and not met:
+            met = True
+            await asyncio.wait_for(barrier.wait(), 30)
+        return rows
+
+    engine._claim = claim_then_meet  # type: ignore[method-assign]
 
 
 async def _newsbot(cwd: Path, env: dict[str, str], *args: str) -> str:
