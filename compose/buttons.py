@@ -208,3 +208,23 @@ class SettingsTimes(ButtonData, prefix="settings:times"):
     """A preset of bulletin times under /settings."""
 
     times: tuple[time, ...] = times()
+
+
+# ---------------------------------------------------------------------------- search (/search, inline mode)
+
+MAX_SEARCH_OFFSET = 1000  # how far More pages through one search's results
+
+
+@dataclass(frozen=True)
+class MoreResults(ButtonData, prefix="search:more"):
+    """'More ›' under /search: the results from `offset` on of the query saved under `query_id`.
+
+    A query is up to 200 characters, more than callback_data's 64 bytes, so the button carries the id of the
+    saved query text (storage.search.save_query) instead.
+    """
+
+    query_id: int = number()
+    offset: int = number(high=MAX_SEARCH_OFFSET)
+
+
+# ---------------------------------------------------------------------------- end of search

@@ -9,6 +9,7 @@ from compose.html import escape
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("headlines", "Latest headlines: /headlines [N]"),
     ("read", "Read an article: /read <id>"),
+    ("search", 'Search articles: /search words "a phrase" -word'),
     ("bulletin", "Your bulletin right now"),
     ("subscribe", "Get bulletins: /subscribe [HH:MM ...]"),
     ("unsubscribe", "Stop bulletins (settings are kept)"),

@@ -98,16 +98,18 @@ def _sqlite_search(query: SearchQuery) -> tuple[str, dict[str, Any]]:
 
 def _postgresql_search(query: SearchQuery) -> tuple[str, dict[str, Any]]:
     params: dict[str, Any] = {}
-    parts: list[str] = []
+    tsqueries: list[str] = []
     for index, term in enumerate(query.include + query.exclude):
         params[f"t{index}"] = " ".join(term)
         # phraseto_tsquery: the words in this order, adjacent; one word is just that word (stemmed).
-        tsquery = f"phraseto_tsquery('{TS_CONFIG}', :t{index})"
-        parts.append(tsquery if index < len(query.include) else f"!!{tsquery}")
+        tsqueries.append(f"phraseto_tsquery('{TS_CONFIG}', :t{index})")
+    wanted = " && ".join(tsqueries[: len(query.include)])
+    matched = " && ".join([wanted, *(f"!!{tsquery}" for tsquery in tsqueries[len(query.include) :])])
+    # Ranked by the wanted terms only: ts_rank would count the excluded ones against every row alike.
     sql = (
-        f"SELECT a.id FROM articles a, (SELECT {' && '.join(parts)} AS q) AS search "
+        f"SELECT a.id FROM articles a, (SELECT {matched} AS q, {wanted} AS r) AS search "
         "WHERE a.search_vector @@ search.q{hidden} "
-        f"ORDER BY ts_rank(a.search_vector, search.q) DESC, {_RECENCY} LIMIT :limit OFFSET :offset"
+        f"ORDER BY ts_rank(a.search_vector, search.r) DESC, {_RECENCY} LIMIT :limit OFFSET :offset"
     )
     return sql, params
 
