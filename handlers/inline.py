@@ -24,7 +24,7 @@ async def inline_search(update: Update, context: NewsContext) -> None:
     parsed = parse_query(inline_query.query)
     if offset is None or (isinstance(parsed, QueryProblem) and parsed is not QueryProblem.EMPTY):
         # A forged offset, or a query that cannot be run (too long, no words): no results, nothing to scroll.
-        await inline_query.answer([], cache_time=CACHE_SECONDS, is_personal=True)
+        await inline_query.answer([], cache_time=CACHE_SECONDS, is_personal=True)  # no next_offset: nothing more
         return
     async with context.db.session() as session:
         if isinstance(parsed, QueryProblem):  # empty: the latest headlines
@@ -36,8 +36,10 @@ async def inline_search(update: Update, context: NewsContext) -> None:
     next_offset = offset + INLINE_RESULTS
     more = len(found) == INLINE_RESULTS and next_offset <= MAX_INLINE_OFFSET and not isinstance(parsed, QueryProblem)
     results = inline_results(found, now=context.now(), bot_username=context.bot.username)
+    # None rather than "" when there is no more: with Defaults set, python-telegram-bot 22 sends an empty string
+    # as "[]" (it takes "" for an empty sequence of poll options), and clients would scroll to offset "[]".
     await inline_query.answer(
-        results, cache_time=CACHE_SECONDS, is_personal=True, next_offset=str(next_offset) if more else ""
+        results, cache_time=CACHE_SECONDS, is_personal=True, next_offset=str(next_offset) if more else None
     )
 
 
