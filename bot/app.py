@@ -93,6 +93,8 @@ def chat_settings(settings: Settings) -> ChatSettings:
         admin_ids=frozenset(settings.admin_ids),
         default_timezone=settings.default_timezone,
         bulletin_times=tuple(settings.bulletin_times),
+        allow_user_sources=settings.allow_user_sources,
+        max_sources_per_chat=settings.max_sources_per_chat,
     )
 
 

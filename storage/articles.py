@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from model.articles import ParsedArticle
 from model.identity import canonical_url, guid_key
+from model.topics import normalise_topics
 from storage.models import (
     Article,
 )
@@ -215,7 +216,7 @@ def _new_article(
         published_at=parsed.published_at or seen_at,
         ingested_at=now,
         fingerprint=fingerprint,
-        topics=list(parsed.topics),
+        topics=normalise_topics(parsed.topics),
         source_id=source_id,
         guid=guid,
         canonical_url=canonical,
@@ -295,7 +296,7 @@ def _rewrite(
     article.lead = parsed.lead
     article.body = parsed.body
     article.authors = list(parsed.authors)
-    article.topics = list(parsed.topics)
+    article.topics = normalise_topics(parsed.topics)
     article.fingerprint = fingerprint
     if parsed.url:
         article.url = parsed.url

@@ -2,7 +2,7 @@
 saved search queries for the More button
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"  # TODO chain after 0005
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
