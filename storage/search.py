@@ -35,6 +35,8 @@ FTS_TABLE = "articles_fts"  # migration 0006
 TS_CONFIG = "newsbot_search"  # migration 0006
 # Column weights for bm25 (title, lead, body): a word in the title counts most.
 BM25_WEIGHTS = (10.0, 4.0, 1.0)
+# How many of the newest matches are ranked (see search_article_ids).
+RANKED_CANDIDATES = 1000
 
 # Not one of the ORM models: only this module reads and writes it.
 _metadata = MetaData()
@@ -69,10 +71,18 @@ async def search_article_ids(
     limit: int,
     offset: int = 0,
     hidden_source_ids: Collection[int] = (),
+    candidates: int = RANKED_CANDIDATES,
 ) -> list[int]:
-    """Ids of the articles matching `query`, best first, then newest; articles of `hidden_source_ids` left out."""
+    """Ids of the articles matching `query`, best first, then newest; articles of `hidden_source_ids` left out.
+
+    Only the `candidates` newest matches (by id) are ranked: a word found in half of the archive would otherwise
+    cost a score for every one of them. Below that many matches, every match is ranked.
+    """
     if session.get_bind().dialect.name == "postgresql":
         sql, params = _postgresql_search(query)
+        # Plan for these words, not generically: asyncpg prepares each statement and reuses it, and after five
+        # runs PostgreSQL may settle on a plan that cannot tell a rare word (the GIN index) from a common one.
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     else:
         sql, params = _sqlite_search(query)
     hidden = sorted(set(hidden_source_ids))
@@ -81,17 +91,21 @@ async def search_article_ids(
     if hidden:
         statement = statement.bindparams(bindparam("hidden", expanding=True))
         params["hidden"] = hidden
-    params.update(limit=limit, offset=offset)
+    params.update(limit=limit, offset=offset, candidates=candidates)
     result = await session.execute(statement, params)
     return [row[0] for row in result]
 
 
 def _sqlite_search(query: SearchQuery) -> tuple[str, dict[str, Any]]:
+    # FTS5 walks its matches in rowid order, so the LIMIT stops it early and bm25 is computed for those only.
     weights = ", ".join(str(weight) for weight in BM25_WEIGHTS)
     sql = (
-        f"SELECT a.id FROM {FTS_TABLE} JOIN articles a ON a.id = {FTS_TABLE}.rowid "
-        f"WHERE {FTS_TABLE} MATCH :match{{hidden}} "
-        f"ORDER BY bm25({FTS_TABLE}, {weights}), {_RECENCY} LIMIT :limit OFFSET :offset"
+        f"SELECT a.id FROM ("
+        f"SELECT {FTS_TABLE}.rowid AS id, bm25({FTS_TABLE}, {weights}) AS score "
+        f"FROM {FTS_TABLE} JOIN articles a ON a.id = {FTS_TABLE}.rowid "
+        f"WHERE {FTS_TABLE} MATCH :match{{hidden}} ORDER BY {FTS_TABLE}.rowid DESC LIMIT :candidates"
+        f") AS found JOIN articles a ON a.id = found.id "
+        f"ORDER BY found.score, {_RECENCY} LIMIT :limit OFFSET :offset"
     )
     return sql, {"match": fts5_expression(query)}
 
@@ -105,11 +119,15 @@ def _postgresql_search(query: SearchQuery) -> tuple[str, dict[str, Any]]:
         tsqueries.append(f"phraseto_tsquery('{TS_CONFIG}', :t{index})")
     wanted = " && ".join(tsqueries[: len(query.include)])
     matched = " && ".join([wanted, *(f"!!{tsquery}" for tsquery in tsqueries[len(query.include) :])])
-    # Ranked by the wanted terms only: ts_rank would count the excluded ones against every row alike.
+    # The candidates are chosen without ranking; ts_rank runs in the outer query, on them only. Ranked by the
+    # wanted terms alone: ts_rank would count the excluded ones against every row alike. The tsqueries are written
+    # out where they are used (not in a CTE) so the planner sees them and estimates how many rows they match: a
+    # rare word goes through the GIN index, a very common one down the primary key until enough have matched.
     sql = (
-        f"SELECT a.id FROM articles a, (SELECT {matched} AS q, {wanted} AS r) AS search "
-        "WHERE a.search_vector @@ search.q{hidden} "
-        f"ORDER BY ts_rank(a.search_vector, search.r) DESC, {_RECENCY} LIMIT :limit OFFSET :offset"
+        "WITH found AS MATERIALIZED (SELECT a.id FROM articles a "
+        f"WHERE a.search_vector @@ ({matched}){{hidden}} ORDER BY a.id DESC LIMIT :candidates) "
+        "SELECT a.id FROM found JOIN articles a ON a.id = found.id "
+        f"ORDER BY ts_rank(a.search_vector, {wanted}) DESC, {_RECENCY} LIMIT :limit OFFSET :offset"
     )
     return sql, params
 
