@@ -10,7 +10,7 @@ from compose.replies import STALE_BUTTON
 from compose.search import NO_MORE_RESULTS, RESULTS_PER_PAGE, query_problem_text, render_search_results
 from handlers.common import chat_button, command, reply_html
 from handlers.context import NewsContext
-from model.search import QueryProblem, SearchQuery, parse_query
+from model.search import MAX_SAVED_QUERY_CHARS, QueryProblem, SearchQuery, parse_query
 from storage import search as search_repo
 
 
@@ -62,7 +62,7 @@ async def more_results(update: Update, context: NewsContext) -> None:
         return
     async with context.db.session() as session:
         saved = await search_repo.saved_query(session, button.query_id)
-    parsed = parse_query(saved) if saved is not None else None
+    parsed = parse_query(saved, max_chars=MAX_SAVED_QUERY_CHARS) if saved is not None else None
     if not isinstance(parsed, SearchQuery):
         await callback.answer(STALE_BUTTON)
         return

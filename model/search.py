@@ -14,6 +14,8 @@ import unicodedata
 from dataclasses import dataclass
 
 MAX_QUERY_CHARS = 200  # longer input is refused, not cut: a cut query would search for something else
+# SearchQuery.text() of any accepted query fits this: at worst each 3 characters typed ("a-b") become 5 ('"a b"').
+MAX_SAVED_QUERY_CHARS = 2 * MAX_QUERY_CHARS
 MAX_TERMS = 12  # words, phrases and exclusions together
 MAX_TERM_WORDS = 8  # words kept in one phrase
 
@@ -52,12 +54,16 @@ def _term_text(term: tuple[str, ...]) -> str:
     return term[0] if len(term) == 1 else '"' + " ".join(term) + '"'
 
 
-def parse_query(text: str) -> SearchQuery | QueryProblem:
-    """The query in `text`, or why there is none. Repeated terms count once; more than MAX_TERMS are dropped."""
+def parse_query(text: str, *, max_chars: int = MAX_QUERY_CHARS) -> SearchQuery | QueryProblem:
+    """The query in `text`, or why there is none. Repeated terms count once; more than MAX_TERMS are dropped.
+
+    `max_chars` is for what the user typed; a query written back by SearchQuery.text() can be longer (a
+    hyphenated word becomes a quoted phrase) and is read back with MAX_SAVED_QUERY_CHARS.
+    """
     stripped = text.strip()
     if not stripped:
         return QueryProblem.EMPTY
-    if len(stripped) > MAX_QUERY_CHARS:
+    if len(stripped) > max_chars:
         return QueryProblem.TOO_LONG
     normalised = unicodedata.normalize("NFC", stripped).lower()
     include: list[tuple[str, ...]] = []

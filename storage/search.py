@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from model.search import SearchQuery
+from model.search import MAX_SAVED_QUERY_CHARS, SearchQuery
 from storage.models import Article
 
 FTS_TABLE = "articles_fts"  # migration 0006
@@ -44,7 +44,7 @@ search_queries = Table(
     "search_queries",
     _metadata,
     Column("id", Integer, primary_key=True),
-    Column("query", String(400), nullable=False, unique=True),
+    Column("query", String(MAX_SAVED_QUERY_CHARS), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 

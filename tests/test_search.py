@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from model.articles import ParsedArticle
-from model.search import MAX_QUERY_CHARS, QueryProblem, SearchQuery, parse_query
+from model.search import MAX_QUERY_CHARS, MAX_SAVED_QUERY_CHARS, QueryProblem, SearchQuery, parse_query
 from storage.articles import store_article
 from storage.models import Article
 from storage.search import search_articles
@@ -54,6 +54,19 @@ async def titles_for(db: Database, text: str, *, limit: int = 10, **kwargs: obje
 
 
 # ---------------------------------------------------------------------------- the parser (no database)
+
+
+def test_a_query_written_back_reads_back_the_same_even_when_longer_than_typed() -> None:
+    typed = " ".join(f"{letter}-{letter}" for letter in "abcdefghijkl")  # 12 terms, each 3 characters typed
+    query = parse_query(typed)
+    assert isinstance(query, SearchQuery)
+    longest = SearchQuery(tuple((f"w{n}", f"x{n}") for n in range(12)), ())
+    assert len(query.text()) > len(typed)
+    for value in (query, longest, parse_query('x-y "p q" -"r s" -t ü')):
+        assert isinstance(value, SearchQuery)
+        written = value.text()
+        assert len(written) <= MAX_SAVED_QUERY_CHARS
+        assert parse_query(written, max_chars=MAX_SAVED_QUERY_CHARS) == value
 
 
 def test_the_parser_keeps_words_phrases_and_exclusions_and_drops_syntax() -> None:
