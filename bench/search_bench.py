@@ -115,7 +115,7 @@ def article_row(index: int, rng: random.Random, words: list[str], weights: list[
     paragraphs = [" ".join(sentences[i : i + 4]) for i in range(0, len(sentences), 4)]
     title = " ".join(filler(rng.randint(6, 12))).capitalize()
     if rng.random() < 0.1:
-        title += " " + rng.choice(["market", "election", "oil prices", "central bank", "zeppelin"])
+        title += " " + rng.choice(["market", "election", "oil prices", "central bank"])
     lead = " ".join(filler(rng.randint(20, 40))).capitalize() + "."
     published = NOW - timedelta(minutes=index)
     return {
