@@ -39,15 +39,21 @@ async def popular_topics(
     session: AsyncSession, now: datetime, *, days: int = TOPIC_DAYS, limit: int = MAX_LISTED_TOPICS
 ) -> list[TopicCount]:
     """The most common topics of the last `days`, most common first (ties by name)."""
+    return (await _tally(session, now - timedelta(days=days)))[:limit]
+
+
+async def _tally(session: AsyncSession, since: datetime) -> list[TopicCount]:
+    """Every topic of the articles stored since `since`, each under its most common spelling (the first seen
+    among equals), most common first."""
     counts: Counter[str] = Counter()
-    names: dict[str, str] = {}
-    for topics in await article_repo.recent_topic_lists(session, now - timedelta(days=days)):
+    spellings: dict[str, Counter[str]] = {}
+    for topics in await article_repo.recent_topic_lists(session, since):
         for topic in topics:
             key = topic_key(topic)
-            names.setdefault(key, topic)
+            spellings.setdefault(key, Counter())[topic] += 1
             counts[key] += 1
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return [TopicCount(names[key], count) for key, count in ranked[:limit]]
+    return [TopicCount(spellings[key].most_common(1)[0][0], count) for key, count in ranked]
 
 
 def chosen_keys(subscriber: Subscriber) -> set[str]:
@@ -83,10 +89,7 @@ async def choose_topics(
     session: AsyncSession, subscriber: Subscriber, names: Sequence[str], now: datetime
 ) -> TopicChoice:
     """Set the chat's topics to these names, if each is a topic of the last KNOWN_TOPIC_DAYS."""
-    known: dict[str, str] = {}
-    for topics in await article_repo.recent_topic_lists(session, now - timedelta(days=KNOWN_TOPIC_DAYS)):
-        for topic in topics:
-            known.setdefault(topic_key(topic), topic)
+    known = {topic_key(t.name): t.name for t in await _tally(session, now - timedelta(days=KNOWN_TOPIC_DAYS))}
     chosen: list[str] = []
     unknown: list[str] = []
     for name in names:
