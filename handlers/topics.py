@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from compose.buttons import AllTopics, ToggleTopic, any_of
@@ -17,7 +16,7 @@ from compose.topics import (
     topics_set_text,
     unknown_topics_text,
 )
-from handlers.common import chat_button, command, reply_html, subscriber_for
+from handlers.common import chat_button, command, edit_in_place, reply_html, subscriber_for
 from handlers.context import NewsContext
 from services import preferences
 
@@ -63,11 +62,7 @@ async def on_topic_button(update: Update, context: NewsContext) -> None:
             answer = STALE_TOPIC_ANSWER if toggled is None else topic_toggled_answer(*toggled)
         text, keyboard = render_topics(popular, subscriber.topics or [], days=preferences.TOPIC_DAYS)
     await query.answer(answer)
-    try:
-        await query.edit_message_text(text, reply_markup=keyboard)
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
+    await edit_in_place(query, text, reply_markup=keyboard)
 
 
 def handlers() -> list[BaseHandler[Update, NewsContext, None]]:
