@@ -19,7 +19,7 @@ from compose.help import bot_commands
 from delivery.engine import DeliveryEngine, DeliveryLimits
 from delivery.ratelimit import FloodLimits, ReplyRateLimiter
 from delivery.transport import BotApiTransport
-from handlers import articles, bulletin, fallback, inline, search, sources, start, subscriptions
+from handlers import articles, bulletin, fallback, filters, inline, search, sources, start, subscriptions, topics
 from handlers.context import SERVICES_KEY, BotServices, ChatSettings, NewsContext
 from services.bulletins import BulletinService
 from services.feeds import AdminReport, FeedService
@@ -39,7 +39,7 @@ BULLETIN_JOB = "bulletins"
 FEEDS_JOB = "feeds"
 
 # Order matters: feature handlers first, the catch-all fallback last.
-FEATURES = (start, articles, subscriptions, bulletin, sources, search, inline, fallback)
+FEATURES = (start, articles, subscriptions, bulletin, sources, topics, filters, search, inline, fallback)
 
 
 def build_application(settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow) -> NewsApplication:

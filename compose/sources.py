@@ -52,6 +52,8 @@ def _source_block(source: SourceLike, now: datetime, count: int | None) -> str:
     detail = health(source, now) + f" · every {source.interval_minutes} min"
     if count is not None:
         detail += f" · {count} article{'s' if count != 1 else ''}"
+    if not _is_public(source):
+        detail += " · 🔒 private (a user's feed: /publish makes it public)"
     lines.append(escape(detail))
     if source.last_error:
         label = "last error" if source.consecutive_failures else "note"

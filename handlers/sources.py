@@ -4,7 +4,6 @@ of its own (/add, /remove); admins manage the public sources (/addsource, /remov
 from __future__ import annotations
 
 from telegram import Update
-from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from compose.buttons import FollowSource, SourcesPage, UnfollowSource, any_of, parse_int
@@ -38,7 +37,7 @@ from compose.sources import (
     too_many_sources_text,
     unfollowed_text,
 )
-from handlers.common import admins_only, chat_button, command, reply_html, subscriber_for
+from handlers.common import admins_only, chat_button, command, edit_in_place, reply_html, subscriber_for
 from handlers.context import NewsContext
 from services import following
 from services.feeds import SourceError
@@ -71,11 +70,7 @@ async def _show_chat_sources(update: Update, context: NewsContext, *, page: int,
     text, keyboard = render_chat_sources(views, page=page)
     query = update.callback_query
     if edit and query is not None:
-        try:
-            await query.edit_message_text(text, reply_markup=keyboard)
-        except BadRequest as exc:
-            if "not modified" not in exc.message.lower():
-                raise
+        await edit_in_place(query, text, reply_markup=keyboard)
         return
     await reply_html(update, text, reply_markup=keyboard)
 
@@ -92,32 +87,29 @@ async def _typed(update: Update, context: NewsContext, usage: str) -> str | None
     return typed
 
 
-async def follow_command(update: Update, context: NewsContext) -> None:
-    typed = await _typed(update, context, FOLLOW_USAGE)
+async def _follow_or_unfollow(update: Update, context: NewsContext, *, follow: bool) -> None:
+    typed = await _typed(update, context, FOLLOW_USAGE if follow else UNFOLLOW_USAGE)
     if typed is None:
         return
     async with context.db.session() as session:
         subscriber = await subscriber_for(session, update, context)
         found = await following.lookup(session, subscriber, typed)
-        if found.found is None:
+        source = found.found
+        if source is None:
             text = ambiguous_source_text(typed, found.candidates) if found.candidates else no_source_named_text(typed)
+        elif follow:
+            text = followed_text(source, await following.follow(session, subscriber, source))
         else:
-            text = followed_text(found.found, await following.follow(session, subscriber, found.found))
+            text = unfollowed_text(source, await following.unfollow(session, subscriber, source))
     await reply_html(update, text)
+
+
+async def follow_command(update: Update, context: NewsContext) -> None:
+    await _follow_or_unfollow(update, context, follow=True)
 
 
 async def unfollow_command(update: Update, context: NewsContext) -> None:
-    typed = await _typed(update, context, UNFOLLOW_USAGE)
-    if typed is None:
-        return
-    async with context.db.session() as session:
-        subscriber = await subscriber_for(session, update, context)
-        found = await following.lookup(session, subscriber, typed)
-        if found.found is None:
-            text = ambiguous_source_text(typed, found.candidates) if found.candidates else no_source_named_text(typed)
-        else:
-            text = unfollowed_text(found.found, await following.unfollow(session, subscriber, found.found))
-    await reply_html(update, text)
+    await _follow_or_unfollow(update, context, follow=False)
 
 
 async def add_own(update: Update, context: NewsContext) -> None:

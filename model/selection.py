@@ -20,8 +20,13 @@ class Selection:
     sources: frozenset[int]  # the sources it follows (effective set)
     topics: frozenset[str] = frozenset()  # topic keys; empty: every topic
     terms: tuple[Term, ...] = ()  # keyword filter; empty: no filter
-    # The chat chose something (unfollowed a public source, picked topics or keywords): replies say so.
-    narrowed: bool = False
+    # The chat chose its own set of sources (it unfollowed a public one).
+    chosen_sources: bool = False
+
+    @property
+    def narrowed(self) -> bool:
+        """The chat chose something (its sources, topics or keywords): replies say so in one line."""
+        return self.chosen_sources or bool(self.topics) or bool(self.terms)
 
     def without_preferences(self) -> Selection:
         """Only the sources it may read (`/headlines all`): no topics, no keywords."""

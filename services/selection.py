@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from compose.selection import selection_note
 from model.selection import ArticleFacts, Selection
 from model.terms import Term, TermError, parse_term
 from model.topics import topic_key
@@ -16,6 +17,17 @@ from storage import follows as follow_repo
 from storage.models import Article, Subscriber
 
 log = logging.getLogger(__name__)
+
+
+def note(selection: Selection, *, headlines: bool = False) -> str:
+    """The line a reply ends with when the selection narrows what the chat reads ('' when it does not)."""
+    return selection_note(
+        sources=selection.chosen_sources,
+        topics=len(selection.topics),
+        keywords=len(selection.terms),
+        headlines=headlines,
+    )
+
 
 SCAN_CHUNK = 200  # articles looked at per query when a selection skips some
 MAX_SCAN = 2000  # how far back /headlines looks for articles a narrow selection admits
@@ -30,8 +42,7 @@ def selection_of(subscriber: Subscriber, followed: frozenset[int]) -> Selection:
         except TermError:  # stored by an older rule: skipped rather than failing the chat's bulletins
             log.warning("subscriber %s: unreadable filter term %r skipped", subscriber.id, written)
     topics = frozenset(topic_key(topic) for topic in subscriber.topics or [])
-    narrowed = not subscriber.follows_all or bool(topics) or bool(terms)
-    return Selection(followed, topics, tuple(terms), narrowed)
+    return Selection(followed, topics, tuple(terms), chosen_sources=not subscriber.follows_all)
 
 
 async def selections(session: AsyncSession, subscribers: Sequence[Subscriber]) -> dict[int, Selection]:
@@ -41,6 +52,13 @@ async def selections(session: AsyncSession, subscribers: Sequence[Subscriber]) -
 
 async def selection_for(session: AsyncSession, subscriber: Subscriber) -> Selection:
     return (await selections(session, [subscriber]))[subscriber.id]
+
+
+async def everything_for(session: AsyncSession, subscriber: Subscriber) -> Selection:
+    """`/headlines all`: every source the chat may read (public ones and its own), no topics, no keywords."""
+    public = await follow_repo.public_source_ids(session)
+    followed = (await follow_repo.followed_sources(session, [subscriber.id])).get(subscriber.id, frozenset())
+    return Selection(public | followed)
 
 
 async def facts(session: AsyncSession, articles: Sequence[Article]) -> list[ArticleFacts]:
