@@ -288,7 +288,7 @@ class AllTopics(ButtonData, prefix="topic:all"):
 
 # ---------------------------------------------------------------------------- search (/search, inline mode)
 
-MAX_SEARCH_OFFSET = 500  # how far More pages through one search's results (storage ranks the 500 newest matches)
+MAX_SEARCH_OFFSET = 300  # how far More pages through one search's results (storage ranks the 300 newest matches)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ TS_CONFIG = "newsbot_search"  # migration 0006
 # Column weights for bm25 (title, lead, body): a word in the title counts most.
 BM25_WEIGHTS = (10.0, 4.0, 1.0)
 # How many of the newest matches are ranked (see search_article_ids).
-RANKED_CANDIDATES = 500
+RANKED_CANDIDATES = 300
 
 # Not one of the ORM models: only this module reads and writes it.
 _metadata = MetaData()
