@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import delete, text
 
 from model.articles import ParsedArticle
 from model.search import MAX_QUERY_CHARS, MAX_SAVED_QUERY_CHARS, QueryProblem, SearchQuery, parse_query
@@ -14,7 +15,7 @@ from storage.models import Article
 from storage.search import search_articles
 from storage.session import Database
 from storage.sources import add_source
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, _empty_all_tables
 
 CHAT = 5151
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -157,9 +158,9 @@ async def test_hostile_queries_never_reach_the_database_as_syntax(database: Data
         "^news",
         "news -'",
     ]
-    for text in hostile:
-        found = await titles_for(database, text)
-        assert found in ([], ["Ordinary news"]), text
+    for typed in hostile:
+        found = await titles_for(database, typed)
+        assert found in ([], ["Ordinary news"]), typed
     assert await titles_for(database, "news*") == ["Ordinary news"]
 
 
@@ -192,6 +193,27 @@ async def test_an_article_rewritten_by_its_feed_is_found_by_its_new_words_only(d
     assert await titles_for(database, "hurricane evacuated") == ["Hurricane makes landfall"]
     assert await titles_for(database, "storm") == []
     assert await titles_for(database, "residents") == []
+
+
+async def test_the_index_follows_deletes_like_the_test_cleanup(db_url: str) -> None:
+    """Rows deleted (SQLite) or truncated (PostgreSQL) leave nothing in the index, even when ids are reused."""
+    db = Database.from_url(db_url)
+    try:
+        await store(db, "Volcano erupts")
+        await _empty_all_tables(db_url)
+        reused = await store(db, "Quiet day")
+        assert await titles_for(db, "volcano") == []
+        assert await titles_for(db, "quiet") == ["Quiet day"]
+        async with db.session() as session:
+            await session.execute(delete(Article).where(Article.id == reused.id))
+        assert await titles_for(db, "quiet") == []
+        if db_url.startswith("sqlite"):
+            async with db.session() as session:  # FTS5 compares its index with the articles table; raises if apart
+                await session.execute(
+                    text("INSERT INTO articles_fts(articles_fts, rank) VALUES ('integrity-check', 1)")
+                )
+    finally:
+        await db.dispose()
 
 
 # ---------------------------------------------------------------------------- /search in the chat
