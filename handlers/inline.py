@@ -10,7 +10,6 @@ from compose.search import INLINE_RESULTS, inline_results
 from handlers.context import NewsContext
 from handlers.search import hidden_source_ids
 from model.search import QueryProblem, parse_query
-from storage import articles as article_repo
 from storage import search as search_repo
 
 CACHE_SECONDS = 30  # new articles arrive all the time: let Telegram reuse an answer only briefly
@@ -27,11 +26,14 @@ async def inline_search(update: Update, context: NewsContext) -> None:
         await inline_query.answer([], cache_time=CACHE_SECONDS, is_personal=True)  # no next_offset: nothing more
         return
     async with context.db.session() as session:
+        # An inline query comes from a user, in whatever chat: what they may find is what their private chat may.
+        hidden = await hidden_source_ids(session, inline_query.from_user.id)
         if isinstance(parsed, QueryProblem):  # empty: the latest headlines
-            found = await article_repo.latest_articles(session, INLINE_RESULTS) if offset == 0 else []
+            found = await search_repo.latest_articles(session, INLINE_RESULTS, hidden_source_ids=hidden)
+            found = found if offset == 0 else []
         else:
             found = await search_repo.search_articles(
-                session, parsed, limit=INLINE_RESULTS, offset=offset, hidden_source_ids=hidden_source_ids(context)
+                session, parsed, limit=INLINE_RESULTS, offset=offset, hidden_source_ids=hidden
             )
     next_offset = offset + INLINE_RESULTS
     more = len(found) == INLINE_RESULTS and next_offset <= MAX_INLINE_OFFSET and not isinstance(parsed, QueryProblem)

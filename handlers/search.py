@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
@@ -14,18 +15,22 @@ from model.search import MAX_SAVED_QUERY_CHARS, QueryProblem, SearchQuery, parse
 from storage import search as search_repo
 
 
-def hidden_source_ids(context: NewsContext) -> frozenset[int]:
-    """Sources whose articles this chat may not see: none yet (private sources come later)."""
+async def hidden_source_ids(session: AsyncSession, chat_id: int | None) -> frozenset[int]:
+    """Sources whose articles the chat `chat_id` may not find (inline mode: the user's private chat): none yet.
+    The one place to ask for them, for /search, its More button and inline mode alike."""
     return frozenset()
 
 
 async def _send_results(update: Update, context: NewsContext, query: SearchQuery, *, offset: int) -> bool:
     """One page of results from `offset` on; False when there was none (a More past the end)."""
     query_text = query.text()
+    chat = update.effective_chat
+    assert chat is not None, "/search and its button answer in a chat (chat_button keeps others away)"
     async with context.db.session() as session:
+        hidden = await hidden_source_ids(session, chat.id)
         # One extra row tells whether a More button has anything behind it.
         found = await search_repo.search_articles(
-            session, query, limit=RESULTS_PER_PAGE + 1, offset=offset, hidden_source_ids=hidden_source_ids(context)
+            session, query, limit=RESULTS_PER_PAGE + 1, offset=offset, hidden_source_ids=hidden
         )
         next_offset = offset + RESULTS_PER_PAGE
         more = None

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    or_,
     select,
     text,
 )
@@ -146,6 +147,16 @@ async def search_articles(
         return []
     found = {article.id: article for article in await session.scalars(select(Article).where(Article.id.in_(ids)))}
     return [found[article_id] for article_id in ids if article_id in found]
+
+
+async def latest_articles(
+    session: AsyncSession, limit: int, *, hidden_source_ids: Collection[int] = ()
+) -> list[Article]:
+    """The newest articles (by id, as /headlines lists them), those of `hidden_source_ids` left out."""
+    query = select(Article).order_by(Article.id.desc()).limit(limit)
+    if hidden_source_ids:
+        query = query.where(or_(Article.source_id.is_(None), Article.source_id.not_in(sorted(set(hidden_source_ids)))))
+    return list(await session.scalars(query))
 
 
 async def save_query(session: AsyncSession, query_text: str, *, now: datetime) -> int:

@@ -12,7 +12,7 @@ from model.articles import ParsedArticle
 from model.search import MAX_QUERY_CHARS, MAX_SAVED_QUERY_CHARS, QueryProblem, SearchQuery, parse_query
 from storage.articles import store_article
 from storage.models import Article
-from storage.search import search_articles
+from storage.search import latest_articles, search_articles
 from storage.session import Database
 from storage.sources import add_source
 from tests.conftest import RunningBot, _empty_all_tables
@@ -176,6 +176,9 @@ async def test_hidden_sources_are_left_out(database: Database) -> None:
         "Election hidden",
         "Election shown",
     ]
+    async with database.session() as session:
+        latest = await latest_articles(session, 10, hidden_source_ids=[hidden.id])
+    assert [a.title for a in latest] == ["Election from a file", "Election shown"]
     assert sorted(await titles_for(database, "election", hidden_source_ids={hidden.id})) == [
         "Election from a file",
         "Election shown",
