@@ -21,6 +21,8 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -115,6 +117,32 @@ class Source(Base):
     # HTTP validators for conditional GET.
     etag: Mapped[str | None] = mapped_column(String(512))
     last_modified: Mapped[str | None] = mapped_column(String(100))
+    # Public sources (admins', FEEDS) are listed to every chat and followed by default. A feed a user added is
+    # private to the chats that follow it (its URL may carry a personal token) until an admin makes it public.
+    public: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The chat that added a private source (NULL for admins' and configured ones).
+    added_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ArticleSource(Base):
+    """Which sources carried which story: one article row per story, however many feeds carried it."""
+
+    __tablename__ = "article_sources"
+    __table_args__ = (Index("ix_article_sources_source_id", "source_id"),)
+
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True)
+
+
+class SourceFollow(Base):
+    """A source a chat chose to follow (see Subscriber.follows_all)."""
+
+    __tablename__ = "source_follows"
+    __table_args__ = (Index("ix_source_follows_source_id", "source_id"),)
+
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Subscriber(Base):
@@ -138,6 +166,15 @@ class Subscriber(Base):
     last_bulletin_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Highest article id already offered in a bulletin: "new since the previous bulletin" means id above this.
     last_article_id: Mapped[int] = mapped_column(Integer, default=0)
+    # What the chat reads. True: every public source, including ones added later, plus its follows; False
+    # (from its first unfollow on): only the sources in its follows.
+    follows_all: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Chosen topics (display forms; compared by model.topics.topic_key); empty: every topic.
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    # Keyword filter: model.terms.Term.display() strings; empty: no filter.
+    filter_terms: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    # When the chat's last alert message was prepared (alerts closer together than ALERT_MIN_INTERVAL are bundled).
+    last_alert_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     times: Mapped[list[BulletinTime]] = relationship(
         back_populates="subscriber",
@@ -225,3 +262,33 @@ class DeliveryRun(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     blocked: Mapped[int] = mapped_column(Integer, default=0)
     messages_per_second: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class Alert(Base):
+    """Terms a chat wants to hear about at once when a new article matches them."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    # model.terms.Term.display() strings, as the chat's filter keeps them.
+    terms: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AlertMatch(Base):
+    """A new article that matched a chat's alert; waits for an alert message (delivery_id NULL) until then."""
+
+    __tablename__ = "alert_matches"
+    __table_args__ = (
+        # A chat hears of one article once, however many of its alerts match it.
+        UniqueConstraint("subscriber_id", "article_id", name="uq_alert_matches_subscriber_article"),
+        Index("ix_alert_matches_delivery_subscriber", "delivery_id", "subscriber_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    matched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"))

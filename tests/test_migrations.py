@@ -3,6 +3,7 @@ and up again, rows kept. The shared test databases only ever go up, so this one 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -60,5 +61,47 @@ async def test_0004_adds_page_tries_left_and_goes_down_again(fresh_url: str) -> 
         await upgrade(engine)
         async with engine.begin() as conn:
             assert (await conn.execute(text("SELECT page_tries_left FROM articles"))).scalar_one() is None
+    finally:
+        await engine.dispose()
+
+
+async def test_0005_keeps_sources_public_and_chats_reading_everything_and_goes_down_again(fresh_url: str) -> None:
+    engine = create_engine(fresh_url)
+    try:
+        await upgrade(engine, "0004")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO sources (id, url, title, interval_minutes, created_at, consecutive_failures) "
+                    "VALUES (1, 'https://example.com/feed', 'Example', 30, CURRENT_TIMESTAMP, 0)"
+                )
+            )
+            await conn.execute(INSERT_ARTICLE)
+            await conn.execute(text("UPDATE articles SET source_id = 1"))
+            await conn.execute(
+                text(
+                    "INSERT INTO subscribers (chat_id, chat_type, name, timezone, active, created_at, "
+                    "last_article_id) VALUES (5, 'private', 'Ann', 'UTC', true, CURRENT_TIMESTAMP, 0)"
+                )
+            )
+        await upgrade(engine, "0005")
+        async with engine.begin() as conn:
+            assert (await conn.execute(text("SELECT public FROM sources"))).scalar_one() in (True, 1)
+            row = (await conn.execute(text("SELECT follows_all, topics, filter_terms FROM subscribers"))).one()
+            assert row[0] in (True, 1)
+            assert [json.loads(v) if isinstance(v, str) else v for v in row[1:]] == [[], []]
+            carried = (await conn.execute(text("SELECT article_id, source_id FROM article_sources"))).all()
+            assert [tuple(r) for r in carried] == [(1, 1)]
+            assert (await conn.execute(text("SELECT source_id FROM articles"))).scalar_one() == 1
+
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0004"))
+        async with engine.begin() as conn:
+            tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+            assert not {"article_sources", "source_follows", "alerts", "alert_matches"} & tables
+            columns = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("subscribers")})
+            assert "follows_all" not in columns
+            assert (await conn.execute(text("SELECT name FROM subscribers"))).scalar_one() == "Ann"
+        await upgrade(engine, "0005")
     finally:
         await engine.dispose()
