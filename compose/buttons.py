@@ -208,3 +208,13 @@ class SettingsTimes(ButtonData, prefix="settings:times"):
     """A preset of bulletin times under /settings."""
 
     times: tuple[time, ...] = times()
+
+
+# ---------------------------------------------------------------------------- alerts (/alert)
+
+
+@dataclass(frozen=True)
+class RemoveAlert(ButtonData, prefix="alert:off"):
+    """'✖ N' under the /alert list: remove that alert (by its id: the list's numbers change as alerts go)."""
+
+    alert_id: int = number()
