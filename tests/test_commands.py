@@ -42,7 +42,18 @@ async def test_start_welcomes_and_its_button_subscribes(bot: RunningBot) -> None
 
 async def test_help_lists_every_command_and_menu_is_registered(bot: RunningBot) -> None:
     [reply] = await bot.ask(CHAT, "/help")
-    names = ["headlines", "read", "bulletin", "subscribe", "unsubscribe", "timezone", "settings", "start", "help"]
+    names = [
+        "headlines",
+        "read",
+        "bulletin",
+        "subscribe",
+        "unsubscribe",
+        "timezone",
+        "settings",
+        "alert",
+        "start",
+        "help",
+    ]
     for name in names:
         assert f"/{name} — " in reply.visible_text
     assert [c["command"] for c in bot.api.commands] == names
