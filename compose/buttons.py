@@ -284,3 +284,13 @@ class ToggleTopic(ButtonData, prefix="topic"):
 @dataclass(frozen=True)
 class AllTopics(ButtonData, prefix="topic:all"):
     """'All topics' under /topics: clears the choice."""
+
+
+# ---------------------------------------------------------------------------- alerts (/alert)
+
+
+@dataclass(frozen=True)
+class RemoveAlert(ButtonData, prefix="alert:off"):
+    """'✖ N' under the /alert list: remove that alert (by its id: the list's numbers change as alerts go)."""
+
+    alert_id: int = number()
