@@ -294,3 +294,23 @@ class RemoveAlert(ButtonData, prefix="alert:off"):
     """'✖ N' under the /alert list: remove that alert (by its id: the list's numbers change as alerts go)."""
 
     alert_id: int = number()
+
+
+# ---------------------------------------------------------------------------- search (/search, inline mode)
+
+MAX_SEARCH_OFFSET = 500  # how far More pages through one search's results (storage ranks the 500 newest matches)
+
+
+@dataclass(frozen=True)
+class MoreResults(ButtonData, prefix="search:more"):
+    """'More ›' under /search: the results from `offset` on of the query saved under `query_id`.
+
+    A query is up to 200 characters, more than callback_data's 64 bytes, so the button carries the id of the
+    saved query text (storage.search.save_query) instead.
+    """
+
+    query_id: int = number()
+    offset: int = number(high=MAX_SEARCH_OFFSET)
+
+
+# ---------------------------------------------------------------------------- end of search

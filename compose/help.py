@@ -9,6 +9,7 @@ from compose.html import escape
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("headlines", "Latest headlines: /headlines [N]"),
     ("read", "Read an article: /read <id>"),
+    ("search", 'Search articles: /search words "a phrase" -word'),
     ("bulletin", "Your bulletin right now"),
     ("sources", "Sources you read, with follow buttons"),
     ("follow", "Follow a source: /follow <id or name>"),

@@ -108,6 +108,11 @@ async def _send_article(update: Update, context: NewsContext, article_id: int) -
     await _send_batch(update, render_article_batch(article))
 
 
+async def open_article(update: Update, context: NewsContext, article_id: int) -> None:
+    """What /read <id> answers: the article, or "no such article". Also used by /start read_<id>."""
+    await _send_article(update, context, article_id)
+
+
 async def _send_batch(update: Update, batch: Sequence[tuple[str, InlineKeyboardMarkup | None]]) -> None:
     for text, keyboard in batch:
         await reply_html(update, text, reply_markup=keyboard)
