@@ -16,11 +16,24 @@ from bot.errors import ErrorReporter
 from bot.settings import Settings
 from bot.updates import ChatOrderedUpdateProcessor
 from compose.help import bot_commands
-from delivery.engine import DeliveryEngine, DeliveryLimits
+from delivery.engine import DeliveryEngine, DeliveryLimits, RunSummary
 from delivery.ratelimit import FloodLimits, ReplyRateLimiter
 from delivery.transport import BotApiTransport
-from handlers import articles, bulletin, fallback, filters, inline, search, sources, start, subscriptions, topics
+from handlers import (
+    alerts,
+    articles,
+    bulletin,
+    fallback,
+    filters,
+    inline,
+    search,
+    sources,
+    start,
+    subscriptions,
+    topics,
+)
 from handlers.context import SERVICES_KEY, BotServices, ChatSettings, NewsContext
+from services.alerts import AlertMatcher, AlertService
 from services.bulletins import BulletinService
 from services.feeds import AdminReport, FeedService
 from storage.session import Database
@@ -39,7 +52,7 @@ BULLETIN_JOB = "bulletins"
 FEEDS_JOB = "feeds"
 
 # Order matters: feature handlers first, the catch-all fallback last.
-FEATURES = (start, articles, subscriptions, bulletin, sources, topics, filters, search, inline, fallback)
+FEATURES = (start, articles, subscriptions, bulletin, sources, topics, filters, alerts, search, inline, fallback)
 
 
 def build_application(settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow) -> NewsApplication:
@@ -70,8 +83,10 @@ def build_application(settings: Settings, db: Database, *, clock: Callable[[], d
     application.add_error_handler(ErrorReporter().on_error)
     assert application.job_queue is not None, "python-telegram-bot[job-queue] is required"
 
+    alert_messages = alert_service(settings, db, clock=clock)
+
     async def send_due_bulletins(_: NewsContext) -> None:
-        await bulletins.run_due()
+        await run_delivery_check(bulletins, alert_messages)
 
     async def poll_feeds(_: NewsContext) -> None:
         """Poll the sources that are due; tell admins about sources failing for long."""
@@ -86,6 +101,16 @@ def build_application(settings: Settings, db: Database, *, clock: Callable[[], d
         poll_feeds, interval=settings.feed_check_interval, first=settings.feed_check_interval, name=FEEDS_JOB
     )
     return application
+
+
+async def run_delivery_check(bulletins: BulletinService, alert_messages: AlertService) -> RunSummary:
+    """The bulletin job: write the due alert messages, then the due bulletins, and send everything pending."""
+    await alert_messages.prepare_due()
+    return await bulletins.run_due()
+
+
+def alert_service(settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow) -> AlertService:
+    return AlertService(db, min_interval=settings.alert_min_interval, clock=clock)
 
 
 def chat_settings(settings: Settings) -> ChatSettings:
@@ -124,6 +149,7 @@ def feed_service(
         poll_timeout=settings.poll_timeout,
         report_to_admins=report_to_admins,
         configured_feeds=settings.feeds,
+        alerts=AlertMatcher(),
     )
 
 

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # Requests in flight at once when sending bulletins.
     send_concurrency: int = Field(default=32, ge=1, le=256)
     max_delivery_attempts: int = Field(default=5, ge=1)
+    # Alerts: a chat's alert messages come at least this many seconds apart; matches in between are bundled.
+    alert_min_interval: float = Field(default=600.0, ge=0)
 
     @model_validator(mode="after")
     def _paid_rate_needs_paid_broadcast(self) -> Settings:

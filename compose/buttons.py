@@ -286,6 +286,16 @@ class AllTopics(ButtonData, prefix="topic:all"):
     """'All topics' under /topics: clears the choice."""
 
 
+# ---------------------------------------------------------------------------- alerts (/alert)
+
+
+@dataclass(frozen=True)
+class RemoveAlert(ButtonData, prefix="alert:off"):
+    """'✖ N' under the /alert list: remove that alert (by its id: the list's numbers change as alerts go)."""
+
+    alert_id: int = number()
+
+
 # ---------------------------------------------------------------------------- search (/search, inline mode)
 
 MAX_SEARCH_OFFSET = 300  # how far More pages through one search's results (storage ranks the 300 newest matches)

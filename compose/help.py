@@ -22,6 +22,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("unsubscribe", "Stop bulletins (settings are kept)"),
     ("timezone", "Set your timezone: /timezone Area/City"),
     ("settings", "Your schedule and timezone"),
+    ("alert", "Be told at once: /alert <terms>; /alert lists, /alert off <n>"),
     ("start", "Welcome and subscribe"),
     ("help", "This list of commands"),
 )

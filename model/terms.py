@@ -125,7 +125,12 @@ def tokens(text: str) -> list[str]:
 
 
 class TermError(ValueError):
-    """A term that cannot be used; str() is a short reason to show the user."""
+    """A term that cannot be used; str() is a short reason to show the user, `term` the text refused (set by
+    parse_terms: which of the terms it was)."""
+
+    def __init__(self, reason: str, term: str = "") -> None:
+        super().__init__(reason)
+        self.term = term
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,11 +204,14 @@ def parse_terms(text: str) -> list[Term]:
         if index < end and text[index] == '"':
             closing = text.find('"', index + 1)
             if closing < 0:
-                raise TermError("unbalanced quote")
+                raise TermError("unbalanced quote", text[start:].strip())
             index = closing + 1
         while index < end and not text[index].isspace():
             index += 1
-        term = parse_term(text[start:index])
+        try:
+            term = parse_term(text[start:index])
+        except TermError as exc:
+            raise TermError(str(exc), text[start:index]) from None
         if term not in found:
             found.append(term)
     return found
@@ -231,6 +239,11 @@ class MatchText:
                 words.append(None)
             words.extend(tokens(part))
         return cls(words)
+
+    @property
+    def vocabulary(self) -> Sequence[str]:
+        """The distinct tokens of the text, sorted."""
+        return self._vocabulary
 
     def has_word(self, word: str) -> bool:
         return word in self._positions

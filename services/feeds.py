@@ -33,6 +33,7 @@ from ingest.fetch import Fetcher, FetchError, FetchResult
 from ingest.pages import HostGates, PageFill, fill_pages
 from model.articles import MAX_FEED_TITLE_CHARS, ParsedArticle
 from model.identity import canonical_url, guid_key
+from services.alerts import AlertMatcher
 from storage import articles as article_repo
 from storage import follows as follow_repo
 from storage import sources as source_repo
@@ -154,8 +155,11 @@ class FeedService:
         poll_timeout: float = 120.0,
         report_to_admins: AdminReport | None = None,
         configured_feeds: Sequence[str] = (),
+        alerts: AlertMatcher | None = None,
     ) -> None:
         self.db = db
+        # New articles are matched against the chats' alerts as they are stored (services/alerts.py).
+        self.alerts = alerts or AlertMatcher()
         self.configured_feeds = tuple(configured_feeds)  # the FEEDS setting: added (unchecked) by the first job run
         self.report_to_admins = report_to_admins  # None: nothing is reported (`newsbot sources poll`)
         self.clock = clock
@@ -505,6 +509,7 @@ class FeedService:
             )
             # The stories this feed carried, new or already stored from another feed: its followers read them.
             await follow_repo.record_carriers(session, [(stored.article.id, source_id) for stored in stored_all])
+            await self.alerts.record(session, [stored.article for stored in stored_all if stored.created], now=now)
             for position, stored in enumerate(stored_all):
                 if stored.created:
                     poll.added.append((stored.article.id, stored.article.title))

@@ -118,3 +118,17 @@ async def carriers(session: AsyncSession, article_ids: Collection[int]) -> dict[
         for article_id, source_id in rows.all():
             found.setdefault(article_id, set()).add(source_id)
     return {article_id: frozenset(sources) for article_id, sources in found.items()}
+
+
+async def hidden_source_ids(session: AsyncSession, chat_id: int | None) -> frozenset[int]:
+    """The private sources this chat (by Telegram chat id; None: nobody) does not follow: their articles are not
+    its to find."""
+    followed = (
+        select(SourceFollow.source_id)
+        .join(Subscriber, Subscriber.id == SourceFollow.subscriber_id)
+        .where(Subscriber.chat_id == chat_id)
+    )
+    query = select(Source.id).where(Source.public.is_(False))
+    if chat_id is not None:
+        query = query.where(Source.id.not_in(followed))
+    return frozenset(await session.scalars(query))

@@ -43,8 +43,8 @@ async def test_start_welcomes_and_its_button_subscribes(bot: RunningBot) -> None
 async def test_help_lists_every_command_and_menu_is_registered(bot: RunningBot) -> None:
     [reply] = await bot.ask(CHAT, "/help")
     names = [
-        "headlines", "read", "search", "bulletin", "sources", "follow", "unfollow", "add", "remove", "topics", "filter",
-        "subscribe", "unsubscribe", "timezone", "settings", "start", "help",
+        "headlines", "read", "search", "bulletin", "sources", "follow", "unfollow", "add", "remove", "topics",
+        "filter", "subscribe", "unsubscribe", "timezone", "settings", "alert", "start", "help",
     ]  # fmt: skip
     for name in names:
         assert f"/{name} — " in reply.visible_text

@@ -109,10 +109,12 @@ def test_parse_terms_groups_quotes_and_keeps_each_term_once() -> None:
         "sport",
     ]
     assert parse_terms("   ") == []
-    with pytest.raises(TermError, match="unbalanced quote"):
+    with pytest.raises(TermError, match="unbalanced quote") as raised:
         parse_terms('rates "central bank')
-    with pytest.raises(TermError, match="letters or digits"):
+    assert raised.value.term == '"central bank'
+    with pytest.raises(TermError, match="letters or digits") as raised:
         parse_terms("rates ??? bank")
+    assert raised.value.term == "???"
 
 
 @given(st.text(max_size=40))

@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING
 
 # Imported lazily (inside the functions): building the argument parser must stay cheap for every command.
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from bot.settings import Settings
     from ingest.fetch import Fetcher
     from model.articles import ParsedArticle
+    from storage.articles import StoreResult
     from storage.session import Database
 
 log = logging.getLogger(__name__)
@@ -71,7 +74,9 @@ async def _ingest_one(db: Database, name: str, label: str, *, allow_private_urls
         print(f"skipped {label}: {exc}")
         return False
     async with db.session() as session:
-        result = await store_article(session, parsed, now=datetime.now(UTC))
+        now = datetime.now(UTC)
+        result = await store_article(session, parsed, now=now)
+        await _record_alerts(session, [result], now=now)
         article_id = result.article.id
     if result.created:
         print(f"stored {label} as article {article_id}: {parsed.title}")
@@ -149,8 +154,16 @@ async def _store(db: Database, articles: Sequence[ParsedArticle], labels: Sequen
 
     async with db.session() as session:
         results = await store_articles(session, [(article, None) for article in articles], now=now, seen_at=now)
+        await _record_alerts(session, results, now=now)
         for article, label, result in zip(articles, labels, results, strict=True):
             if result.created:
                 print(f"stored {label} as article {result.article.id}: {article.title}")
             else:
                 print(f"skipped {label}: already stored as article {result.article.id}")
+
+
+async def _record_alerts(session: AsyncSession, results: Sequence[StoreResult], *, now: datetime) -> None:
+    """The chats' alerts matched by the articles just created, in the transaction that stores them."""
+    from services.alerts import AlertMatcher
+
+    await AlertMatcher().record(session, [result.article for result in results if result.created], now=now)
