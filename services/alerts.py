@@ -151,7 +151,10 @@ class AlertMatcher:
         if not found:
             return 0
         chats = await alert_repo.reachable_chats(session, {chat for chat, _ in found})
-        follows = await follow_repo.followed_sources(session, chats)
+        follows: dict[int, frozenset[int]] = {}
+        ordered = sorted(chats)
+        for start in range(0, len(ordered), 500):  # a bounded number of parameters per query
+            follows.update(await follow_repo.followed_sources(session, ordered[start : start + 500]))
         carried = await follow_repo.carriers(session, list(by_id))
         matches = []
         for (chat, article_id), alert_id in found.items():
@@ -165,6 +168,7 @@ class AlertMatcher:
                 continue  # a source the chat does not read
             matches.append(alert_repo.NewMatch(chat, article_id, alert_id))
         await alert_repo.insert_matches(session, matches, now=now)
+        log.debug("alerts: %d new articles, %d matches recorded", len(articles), len(matches))
         return len(matches)
 
     async def _current(self, session: AsyncSession) -> AlertIndex:

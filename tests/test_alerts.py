@@ -4,6 +4,7 @@ following the chat's sources, exactly once after a kill -9 of the sender). Both 
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,8 @@ from sqlalchemy import select, update
 
 from bot.app import alert_service, run_delivery_check
 from fakebot import FakeBotAPI
+from model.alert_index import AlertIndex, IndexedAlert
+from model.terms import MatchText, parse_term, passes
 from storage import follows as follow_repo
 from storage.models import AlertMatch, Delivery, Subscriber
 from tests.conftest import TEST_TOKEN, Clock, RunningBot, make_settings, start_bot
@@ -308,3 +311,40 @@ async def test_an_ingested_article_alerts_every_chat_and_arrives_exactly_once_af
         async with second.db.session() as session:
             rows = [(d.kind, d.status, d.attempts) for d in await session.scalars(select(Delivery))]
         assert rows == [("alert", "sent", 2)]
+
+
+# ---------------------------------------------------------------------------- the index against brute force
+
+
+def test_the_index_finds_exactly_the_alerts_that_pass() -> None:
+    """Every alert tested against every text with model.terms.passes, and the index, agree."""
+    rng = random.Random(7)
+    words = ["bank", "banks", "central", "rate", "rates", "oil", "sport", "café", "東", "京", "a", "of"]
+    written: list[str] = []
+    for _ in range(400):
+        kind = rng.random()
+        if kind < 0.4:
+            written.append(rng.choice(words))
+        elif kind < 0.6:
+            written.append(rng.choice(words)[: rng.randint(1, 4)] + "*")
+        else:
+            phrase = " ".join(rng.choice(words) for _ in range(rng.randint(2, 4)))
+            written.append(f'"{phrase}{"*" if rng.random() < 0.3 else ""}"')
+    alerts = []
+    for alert_id in range(1, 301):
+        terms = [parse_term(rng.choice(written)) for _ in range(rng.randint(1, 3))]
+        if rng.random() < 0.3:
+            terms.append(parse_term("-" + rng.choice(written)))
+        alerts.append(IndexedAlert(alert_id, alert_id % 17, tuple(terms)))
+    index = AlertIndex(alerts[:150])
+    index.add(alerts[150:])
+    found = 0
+    for _ in range(200):
+        text = MatchText.of(
+            " ".join(rng.choice(words) for _ in range(rng.randint(0, 12))),
+            " ".join(rng.choice(words) + rng.choice(["", ",", "."]) for _ in range(rng.randint(0, 30))),
+        )
+        expected = [alert for alert in alerts if any(not t.exclude for t in alert.terms) and passes(alert.terms, text)]
+        assert index.match(text) == expected
+        found += len(expected)
+    assert 1000 < found < 200 * 300 * 0.9  # neither nothing nor everything: the cases are mixed
