@@ -104,7 +104,9 @@ class NewMatch:
 async def insert_matches(session: AsyncSession, matches: Sequence[NewMatch], *, now: datetime) -> None:
     """Matches of newly stored articles (one per chat and article: the caller keeps them distinct)."""
     if matches:
-        await session.execute(
+        # On the connection: one executemany, without the ORM's per-row bookkeeping (a popular story can match
+        # thousands of chats).
+        await (await session.connection()).execute(
             insert(AlertMatch.__table__),
             [
                 {
