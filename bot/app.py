@@ -19,7 +19,19 @@ from compose.help import bot_commands
 from delivery.engine import DeliveryEngine, DeliveryLimits, RunSummary
 from delivery.ratelimit import FloodLimits, ReplyRateLimiter
 from delivery.transport import BotApiTransport
-from handlers import alerts, articles, bulletin, fallback, sources, start, subscriptions
+from handlers import (
+    alerts,
+    articles,
+    bulletin,
+    fallback,
+    filters,
+    inline,
+    search,
+    sources,
+    start,
+    subscriptions,
+    topics,
+)
 from handlers.context import SERVICES_KEY, BotServices, ChatSettings, NewsContext
 from services.alerts import AlertMatcher, AlertService
 from services.bulletins import BulletinService
@@ -40,7 +52,7 @@ BULLETIN_JOB = "bulletins"
 FEEDS_JOB = "feeds"
 
 # Order matters: feature handlers first, the catch-all fallback last.
-FEATURES = (start, articles, subscriptions, bulletin, sources, alerts, fallback)
+FEATURES = (start, articles, subscriptions, bulletin, sources, topics, filters, alerts, search, inline, fallback)
 
 
 def build_application(settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow) -> NewsApplication:
@@ -106,6 +118,8 @@ def chat_settings(settings: Settings) -> ChatSettings:
         admin_ids=frozenset(settings.admin_ids),
         default_timezone=settings.default_timezone,
         bulletin_times=tuple(settings.bulletin_times),
+        allow_user_sources=settings.allow_user_sources,
+        max_sources_per_chat=settings.max_sources_per_chat,
     )
 
 

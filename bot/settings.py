@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     page_fetches_per_poll: int = Field(default=10, ge=0, le=100)
     # Seconds after which a poll of one source stops fetching and stores what it has.
     poll_timeout: float = Field(default=120.0, gt=0)
+    # Personal news: any user may add feeds of their own (private to the chats that follow them), this many a chat.
+    allow_user_sources: bool = True
+    max_sources_per_chat: int = Field(default=50, ge=1, le=1000)
     # Telegram's flood limits. Above 30/s Telegram charges Stars: that needs PAID_BROADCAST.
     max_messages_per_second: int = Field(default=30, ge=1, le=1000)
     paid_broadcast: bool = False

@@ -60,10 +60,11 @@ def render_numbered(
     *,
     start_index: int,
     limit: int,
+    footer_html: str = "",
 ) -> str:
     """'{heading}\\n\\n1. <b>title</b>\\nmeta\\n\\n2. ...' with titles shortened to keep within `limit`.
 
-    `titles` and `meta_lines` are plain text (escaped here).
+    `titles` and `meta_lines` are plain text (escaped here); `footer_html`, when given, closes the message.
     """
 
     def build(shown: Sequence[str]) -> str:
@@ -71,7 +72,7 @@ def render_numbered(
             f"{start_index + offset}. <b>{escape(title)}</b>\n{escape(meta)}"
             for offset, (title, meta) in enumerate(zip(shown, meta_lines, strict=True))
         ]
-        return "\n\n".join([heading_html, *entries])
+        return "\n\n".join([heading_html, *entries, *([footer_html] if footer_html else [])])
 
     fixed = visible_length(build([""] * len(titles)))
     return build(fit_titles(titles, limit - fixed))

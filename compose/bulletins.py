@@ -26,9 +26,12 @@ def bulletin_heading(local_now: datetime) -> str:
     return f"<b>{escape(edition_name(local_now))} · {escape(long_date(local_now))}</b>"
 
 
-def render_bulletin(articles: Sequence[ArticleLike], *, local_now: datetime, limit: int = MESSAGE_LIMIT) -> str:
+def render_bulletin(
+    articles: Sequence[ArticleLike], *, local_now: datetime, limit: int = MESSAGE_LIMIT, note: str = ""
+) -> str:
     """The bulletin as one HTML message within `limit` visible units (titles shortened if needed).
 
+    `note` (HTML, e.g. compose.selection.selection_note) ends the message.
     Each entry: '<b>title</b>' then 'source · /read_<id>'. Raises ValueError for an empty list, or when
     so many articles are given that even shortened titles can't fit.
     """
@@ -36,4 +39,4 @@ def render_bulletin(articles: Sequence[ArticleLike], *, local_now: datetime, lim
         raise ValueError("a bulletin needs at least one article")
     titles = [clean_title(article.title) for article in articles]
     metas = [join_meta(clean_source(article.source), read_command(article.id)) for article in articles]
-    return render_numbered(bulletin_heading(local_now), titles, metas, start_index=1, limit=limit)
+    return render_numbered(bulletin_heading(local_now), titles, metas, start_index=1, limit=limit, footer_html=note)

@@ -91,6 +91,30 @@ class _Times:
         return tuple(times)
 
 
+@dataclass(frozen=True)
+class _Token:
+    """A short lowercase hex digest (e.g. of a topic's key): names a value too long for the 64 bytes."""
+
+    length: int
+
+    @property
+    def regex(self) -> str:
+        return f"[0-9a-f]{{{self.length}}}"
+
+    def encode(self, value: str) -> str:
+        if len(value) != self.length or not all(ch in "0123456789abcdef" for ch in value):
+            raise ValueError(f"not a {self.length}-digit hex token: {value!r}")
+        return value
+
+    def decode(self, text: str) -> str | None:
+        return text
+
+
+def token(length: int = 8) -> Any:
+    """A field holding a `length`-digit lowercase hex token."""
+    return dataclasses.field(metadata={"codec": _Token(length)})
+
+
 def number(low: int = 1, high: int = MAX_ID) -> Any:
     """A field written as a decimal number in [low, high]."""
     return dataclasses.field(metadata={"codec": _Number(low, high)})
@@ -146,6 +170,11 @@ class ButtonData:
 def _codec(field: dataclasses.Field[Any]) -> _FieldCodec:
     codec: _FieldCodec = field.metadata["codec"]
     return codec
+
+
+def any_of(*kinds: type[ButtonData]) -> re.Pattern[str]:
+    """One pattern routing several kinds to the same handler (each kind's own pattern, alternated)."""
+    return re.compile("|".join(kind.pattern().pattern for kind in kinds))
 
 
 # Each kind's pattern, built once. A dict rather than functools.cache: mypy does not take a class as Hashable.
@@ -210,6 +239,53 @@ class SettingsTimes(ButtonData, prefix="settings:times"):
     times: tuple[time, ...] = times()
 
 
+# ---------------------------------------------------------------------------- personal news: sources, topics
+
+
+@dataclass(frozen=True)
+class MoreAllHeadlines(ButtonData, prefix="moreall"):
+    """'More ›' under /headlines all: like MoreHeadlines, but past the chat's topics and keywords."""
+
+    before_id: int = number()
+    count: int = number(high=MAX_HEADLINES)
+    start_index: int = number(high=MAX_POSITION)
+
+
+@dataclass(frozen=True)
+class SourcesPage(ButtonData, prefix="src:page"):
+    """'‹ Previous' / 'Next ›' under /sources."""
+
+    page: int = number(low=0, high=MAX_POSITION)
+
+
+@dataclass(frozen=True)
+class FollowSource(ButtonData, prefix="src:follow"):
+    """'➕ Follow' next to a source in /sources; `page` is the page to show again."""
+
+    source_id: int = number()
+    page: int = number(low=0, high=MAX_POSITION)
+
+
+@dataclass(frozen=True)
+class UnfollowSource(ButtonData, prefix="src:unfollow"):
+    """'✖ Unfollow' next to a source in /sources; `page` is the page to show again."""
+
+    source_id: int = number()
+    page: int = number(low=0, high=MAX_POSITION)
+
+
+@dataclass(frozen=True)
+class ToggleTopic(ButtonData, prefix="topic"):
+    """A topic's toggle under /topics: `digest` is model.topics.topic_digest of its key."""
+
+    digest: str = token()
+
+
+@dataclass(frozen=True)
+class AllTopics(ButtonData, prefix="topic:all"):
+    """'All topics' under /topics: clears the choice."""
+
+
 # ---------------------------------------------------------------------------- alerts (/alert)
 
 
@@ -218,3 +294,23 @@ class RemoveAlert(ButtonData, prefix="alert:off"):
     """'✖ N' under the /alert list: remove that alert (by its id: the list's numbers change as alerts go)."""
 
     alert_id: int = number()
+
+
+# ---------------------------------------------------------------------------- search (/search, inline mode)
+
+MAX_SEARCH_OFFSET = 500  # how far More pages through one search's results (storage ranks the 500 newest matches)
+
+
+@dataclass(frozen=True)
+class MoreResults(ButtonData, prefix="search:more"):
+    """'More ›' under /search: the results from `offset` on of the query saved under `query_id`.
+
+    A query is up to 200 characters, more than callback_data's 64 bytes, so the button carries the id of the
+    saved query text (storage.search.save_query) instead.
+    """
+
+    query_id: int = number()
+    offset: int = number(high=MAX_SEARCH_OFFSET)
+
+
+# ---------------------------------------------------------------------------- end of search

@@ -15,7 +15,7 @@ from compose._listing import (
     read_command,
     render_numbered,
 )
-from compose.buttons import MAX_HEADLINES, MoreHeadlines, ReadArticle
+from compose.buttons import MAX_HEADLINES, MoreAllHeadlines, MoreHeadlines, ReadArticle
 from compose.html import MESSAGE_LIMIT
 from compose.text import as_utc
 from compose.types import ArticleLike
@@ -42,7 +42,7 @@ def format_age(published: datetime, now: datetime) -> str:
 
 
 def headlines_keyboard(
-    articles: Sequence[ArticleLike], *, start_index: int = 1, more: MoreHeadlines | None = None
+    articles: Sequence[ArticleLike], *, start_index: int = 1, more: MoreHeadlines | MoreAllHeadlines | None = None
 ) -> InlineKeyboardMarkup:
     """'📖 N' buttons (ReadArticle) in rows of five, then a 'More ›' row when `more` says what it lists."""
     buttons = [
@@ -60,17 +60,18 @@ def render_headlines(
     *,
     now: datetime,
     start_index: int = 1,
-    more: MoreHeadlines | None = None,
+    more: MoreHeadlines | MoreAllHeadlines | None = None,
     limit: int = MESSAGE_LIMIT,
+    note: str = "",
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """One message listing up to MAX_HEADLINES articles, numbered from `start_index`, with its keyboard.
 
     Each entry: '<b>title</b>' then 'source · age · /read_<id>'. Titles are shortened with an ellipsis
     when needed to stay within `limit` visible units. No articles gives ('No headlines yet.', None).
-    Raises ValueError for more than MAX_HEADLINES articles.
+    Raises ValueError for more than MAX_HEADLINES articles. `note` (HTML) ends the message.
     """
     if not articles:
-        return EMPTY_TEXT, None
+        return (f"{EMPTY_TEXT}\n\n{note}" if note else EMPTY_TEXT), None
     if len(articles) > MAX_HEADLINES:
         raise ValueError(f"at most {MAX_HEADLINES} headlines fit in one message, got {len(articles)}")
     titles = [clean_title(article.title) for article in articles]
@@ -83,5 +84,5 @@ def render_headlines(
         for article in articles
     ]
     keyboard = headlines_keyboard(articles, start_index=start_index, more=more)
-    text = render_numbered(HEADING, titles, metas, start_index=start_index, limit=limit)
+    text = render_numbered(HEADING, titles, metas, start_index=start_index, limit=limit, footer_html=note)
     return text, keyboard

@@ -15,7 +15,10 @@ NOT_HERE = "This button no longer works here. Send /help to me in a private chat
 
 # ---------------------------------------------------------------------------- /headlines and /read
 
-HEADLINES_USAGE = f"Usage: /headlines [N], where N is a number from 1 to {MAX_HEADLINES}."
+HEADLINES_USAGE = (
+    f"Usage: /headlines [N], where N is a number from 1 to {MAX_HEADLINES}; /headlines all [N] past your topics "
+    "and keywords."
+)
 READ_USAGE = "Usage: /read &lt;id&gt;, e.g. /read 12. The ids are in /headlines."
 
 

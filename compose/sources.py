@@ -6,6 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from compose.buttons import FollowSource, SourcesPage, UnfollowSource
 from compose.headlines import format_age
 from compose.html import MESSAGE_LIMIT, escape, split_message
 from compose.text import one_line, truncate
@@ -49,6 +52,8 @@ def _source_block(source: SourceLike, now: datetime, count: int | None) -> str:
     detail = health(source, now) + f" · every {source.interval_minutes} min"
     if count is not None:
         detail += f" · {count} article{'s' if count != 1 else ''}"
+    if not _is_public(source):
+        detail += " · 🔒 private (a user's feed: /publish makes it public)"
     lines.append(escape(detail))
     if source.last_error:
         label = "last error" if source.consecutive_failures else "note"
@@ -145,3 +150,139 @@ def no_such_source_text(source_id: int) -> str:
 
 def source_removed_text(source_id: int, removed: SourceLike) -> str:
     return f"🗑 Removed source <b>#{source_id}</b> {escape(truncate(source_name(removed), 120))}. Its articles stay readable."
+
+
+# ---------------------------------------------------------------------------- a chat's own view: follow and unfollow
+
+SOURCES_PER_PAGE = 8
+
+
+class FollowedSourceLike(Protocol):
+    """One line of a chat's /sources (services.following.SourceView)."""
+
+    @property
+    def source(self) -> SourceLike: ...
+
+    @property
+    def articles(self) -> int: ...
+
+    @property
+    def following(self) -> bool: ...
+
+
+def _is_public(source: SourceLike) -> bool:
+    return bool(getattr(source, "public", True))
+
+
+def render_chat_sources(views: Sequence[FollowedSourceLike], *, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    """A page of the sources a chat may read, with a follow/unfollow button for each and paging buttons."""
+    if not views:
+        return CHAT_EMPTY_TEXT, None
+    pages = max(1, -(-len(views) // SOURCES_PER_PAGE))
+    page = min(max(page, 0), pages - 1)
+    shown = views[page * SOURCES_PER_PAGE : (page + 1) * SOURCES_PER_PAGE]
+    following = sum(1 for view in views if view.following)
+    heading = f"<b>Your sources</b> (following {following} of {len(views)})"
+    if pages > 1:
+        heading += f" · page {page + 1} of {pages}"
+    lines = [heading, ""]
+    buttons: list[list[InlineKeyboardButton]] = []
+    for view in shown:
+        source = view.source
+        mark = "✅" if view.following else "▫️"
+        private = " · 🔒 private" if not _is_public(source) else ""
+        count = f"{view.articles} article{'s' if view.articles != 1 else ''}"
+        lines.append(f"{mark} <b>#{source.id}</b> {escape(truncate(source_name(source), 60))} · {count}{private}")
+        name = truncate(source_name(source), 28)
+        if view.following:
+            button = InlineKeyboardButton(f"✖ Unfollow {name}", callback_data=UnfollowSource(source.id, page).pack())
+        else:
+            button = InlineKeyboardButton(f"➕ Follow {name}", callback_data=FollowSource(source.id, page).pack())
+        buttons.append([button])
+    lines += ["", CHAT_SOURCES_HINT]
+    paging = []
+    if page > 0:
+        paging.append(InlineKeyboardButton("‹ Previous", callback_data=SourcesPage(page - 1).pack()))
+    if page < pages - 1:
+        paging.append(InlineKeyboardButton("Next ›", callback_data=SourcesPage(page + 1).pack()))
+    if paging:
+        buttons.append(paging)
+    return "\n".join(lines), InlineKeyboardMarkup(buttons)
+
+
+CHAT_EMPTY_TEXT = "There are no sources yet. Add a feed of your own with /add &lt;URL&gt;."
+CHAT_SOURCES_HINT = (
+    "✅ you read it · ▫️ you don't. /follow or /unfollow &lt;id or name&gt; · /add &lt;URL&gt; adds your own feed "
+    "· /remove &lt;id or name&gt;"
+)
+FOLLOW_USAGE = "Usage: /follow &lt;id or name&gt;, e.g. /follow 3 or /follow reuters. /sources lists them."
+UNFOLLOW_USAGE = "Usage: /unfollow &lt;id or name&gt;, e.g. /unfollow 3. /sources lists them."
+USER_ADD_USAGE = "Usage: /add &lt;feed or page URL&gt;, e.g. /add https://example.org/feed.xml"
+USER_REMOVE_USAGE = "Usage: /remove &lt;id or name&gt;. /sources lists your sources."
+USER_SOURCES_OFF = "Adding your own feeds is switched off on this bot. /sources lists the ones you can follow."
+NAME_TOO_LONG = "That name is too long. Use the source's number from /sources."
+
+
+def no_source_named_text(typed: str) -> str:
+    return f"No source matches “{escape(truncate(typed, 60))}”. /sources lists them."
+
+
+def ambiguous_source_text(typed: str, candidates: Sequence[SourceLike]) -> str:
+    lines = [f"“{escape(truncate(typed, 60))}” matches several sources; which one?"]
+    lines += [f"• <b>#{s.id}</b> {escape(truncate(source_name(s), 80))}" for s in candidates]
+    lines.append("Use its number, e.g. /follow " + str(candidates[0].id) + ".")
+    return "\n".join(lines)
+
+
+def followed_text(source: SourceLike, changed: bool) -> str:
+    name = escape(truncate(source_name(source), 120))
+    return (
+        f"✅ You follow <b>#{source.id}</b> {name}." if changed else f"You already follow <b>#{source.id}</b> {name}."
+    )
+
+
+def unfollowed_text(source: SourceLike, changed: bool) -> str:
+    name = escape(truncate(source_name(source), 120))
+    if not changed:
+        return f"You don't follow <b>#{source.id}</b> {name}."
+    return f"✖ You no longer follow <b>#{source.id}</b> {name}. /follow {source.id} brings it back."
+
+
+def removed_own_text(source: SourceLike, deleted: bool) -> str:
+    name = escape(truncate(source_name(source), 120))
+    if deleted:
+        return f"🗑 Removed <b>#{source.id}</b> {name}: nobody follows it any more, so it is no longer polled."
+    return f"✖ You no longer follow <b>#{source.id}</b> {name}."
+
+
+def too_many_sources_text(limit: int) -> str:
+    return f"You have {limit} feeds of your own, the most a chat can have. /remove one first."
+
+
+def own_feed_added_text(source: SourceLike, first_poll: FirstPollLike | None, newly_followed: bool) -> str:
+    name = escape(truncate(source_name(source), 120))
+    if first_poll is None:
+        verb = "You now follow" if newly_followed else "You already follow"
+        return f"{verb} <b>#{source.id}</b> {name}: it was a source already."
+    text = source_added_text(source, first_poll)
+    if not _is_public(source):
+        text += "\n🔒 Only chats that follow it see it; /remove drops it."
+    return text
+
+
+def published_text(source: SourceLike, public: bool) -> str:
+    name = escape(truncate(source_name(source), 120))
+    if public:
+        return f"🌐 <b>#{source.id}</b> {name} is public now: every chat sees it and new chats read it."
+    return f"🔒 <b>#{source.id}</b> {name} is private now: only the chats that follow it see it."
+
+
+SOURCE_GONE_ANSWER = "That source is gone."
+
+
+def follow_answer(source: SourceLike, *, following: bool) -> str:
+    """The short notice on a follow/unfollow button press (plain text, at most 200 characters)."""
+    return ("Following " if following else "Unfollowed ") + truncate(source_name(source), 150)
+
+
+PUBLISH_USAGE = "Usage: /publish &lt;id&gt; makes a user's feed public; /unpublish &lt;id&gt; makes it private again."

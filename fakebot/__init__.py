@@ -17,7 +17,7 @@ Telegram's HTML parse mode), ``protocol`` (error answers, parameter decoding), `
 
 from .faults import FAULT_KINDS, Fault, FaultKind
 from .html import EntityParseError, ParsedText, parse_html, utf16_len
-from .records import CallbackAnswer, JSONDict, MessageEdit, RequestRecord, SentMessage
+from .records import CallbackAnswer, InlineAnswer, InlineResult, JSONDict, MessageEdit, RequestRecord, SentMessage
 from .server import MAX_MESSAGE_LENGTH, FakeBotAPI
 
 __all__ = [
@@ -26,6 +26,8 @@ __all__ = [
     "CallbackAnswer",
     "EntityParseError",
     "FakeBotAPI",
+    "InlineAnswer",
+    "InlineResult",
     "Fault",
     "FaultKind",
     "JSONDict",

@@ -32,6 +32,8 @@ _STRING_PARAMS = frozenset(
         "parse_mode",
         "caption",
         "callback_query_id",
+        "inline_query_id",
+        "next_offset",
         "url",
         "action",
         "language_code",

@@ -7,6 +7,8 @@ from typing import Any, TypedDict
 
 __all__ = [
     "CallbackAnswer",
+    "InlineAnswer",
+    "InlineResult",
     "JSONDict",
     "MessageEdit",
     "RequestRecord",
@@ -102,3 +104,39 @@ class CallbackAnswer(TypedDict):
     message_id: int
     data: str
     answered_at: float
+
+
+@dataclass(slots=True)
+class InlineResult:
+    """One result of an accepted answerInlineQuery, as the user sees it in the list and, once chosen, in the chat."""
+
+    id: str
+    type: str
+    title: str | None
+    description: str | None
+    message_text: str | None  # raw text of input_message_content, before entity parsing
+    visible_text: str | None  # what choosing the result posts: entities parsed
+    entities: list[JSONDict]
+    parse_mode: str | None
+    params: JSONDict  # the result object as sent
+
+    @property
+    def links(self) -> list[str]:
+        """The URLs of the posted message's text links, in order."""
+        return [entity["url"] for entity in self.entities if entity.get("type") == "text_link"]
+
+
+@dataclass(slots=True)
+class InlineAnswer:
+    """An accepted answerInlineQuery, with the query it answered."""
+
+    inline_query_id: str
+    user_id: int
+    query: str
+    offset: str
+    results: list[InlineResult]
+    cache_time: int | None
+    is_personal: bool
+    next_offset: str
+    answered_at: float  # time.monotonic()
+    params: JSONDict

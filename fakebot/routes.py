@@ -28,7 +28,15 @@ from .protocol import (
     opt_int,
     unix_now,
 )
-from .records import CallbackAnswer, JSONDict, MessageEdit, RequestRecord, SentMessage
+from .records import (
+    CallbackAnswer,
+    InlineAnswer,
+    InlineResult,
+    JSONDict,
+    MessageEdit,
+    RequestRecord,
+    SentMessage,
+)
 
 __all__ = ["BotApiRoutes", "MAX_MESSAGE_LENGTH"]
 
@@ -36,6 +44,13 @@ _LOG = logging.getLogger("fakebot")
 
 MAX_MESSAGE_LENGTH = 4096
 MAX_CALLBACK_DATA_BYTES = 64
+MAX_INLINE_RESULTS = 50
+MAX_INLINE_RESULT_ID_BYTES = 64
+MAX_NEXT_OFFSET_BYTES = 64
+_INLINE_RESULT_TYPES = frozenset(
+    {"article", "photo", "gif", "mpeg4_gif", "video", "audio", "voice", "document", "location", "venue",
+     "contact", "game", "sticker"}
+)  # fmt: skip
 
 _TOKEN_RE = re.compile(r"\d+:[A-Za-z0-9_-]+")
 _BOT_COMMAND_NAME_RE = re.compile(r"[a-z0-9_]{1,32}")
@@ -90,6 +105,7 @@ class BotApiRoutes(FaultInjection):
             "editmessagetext": self._edit_message_text,
             "editmessagereplymarkup": self._edit_message_reply_markup,
             "answercallbackquery": self._answer_callback_query,
+            "answerinlinequery": self._answer_inline_query,
             "deletemessage": self._delete_message,
             "sendchataction": self._send_chat_action,
             "close": self._close,
@@ -328,7 +344,7 @@ class BotApiRoutes(FaultInjection):
             **self._bot_user,
             "can_join_groups": True,
             "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
+            "supports_inline_queries": self.supports_inline_queries,
             "can_connect_to_business": False,
             "has_main_web_app": False,
         }
@@ -592,6 +608,87 @@ class BotApiRoutes(FaultInjection):
             )
         )
         return True
+
+    async def _answer_inline_query(self, params: JSONDict) -> bool:
+        """Validated as Telegram does: a pending query, at most 50 results with unique 1-64 byte ids, each article
+        with a title and message content whose text parses like sendMessage's, a next_offset of at most 64 bytes."""
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        query_id = str(params.get("inline_query_id") or "")
+        pending = self._pending_inline_queries.get(query_id)
+        if pending is None:
+            raise bad_request("query is too old and response timeout expired or query ID is invalid")
+        raw = as_json_object(params.get("results"))
+        if not isinstance(raw, list):
+            raise bad_request("can't parse inline query results JSON object")
+        if len(raw) > MAX_INLINE_RESULTS:
+            raise bad_request("RESULTS_TOO_MUCH")
+        results: list[InlineResult] = []
+        seen: set[str] = set()
+        for item in raw:
+            result = self._inline_result(item)
+            if result.id in seen:
+                raise bad_request("RESULT_ID_DUPLICATE")
+            seen.add(result.id)
+            results.append(result)
+        next_offset = params.get("next_offset")
+        next_offset = "" if next_offset is None else str(next_offset)
+        if len(next_offset.encode("utf-8")) > MAX_NEXT_OFFSET_BYTES:
+            raise bad_request("NEXT_OFFSET_INVALID")
+        del self._pending_inline_queries[query_id]
+        user_id, query, offset = pending
+        self.inline_answers.append(
+            InlineAnswer(
+                inline_query_id=query_id,
+                user_id=user_id,
+                query=query,
+                offset=offset,
+                results=results,
+                cache_time=opt_int(params, "cache_time"),
+                is_personal=as_bool(params.get("is_personal", False)),
+                next_offset=next_offset,
+                answered_at=time.monotonic(),
+                params=params,
+            )
+        )
+        return True
+
+    def _inline_result(self, item: Any) -> InlineResult:
+        if not isinstance(item, dict):
+            raise bad_request("can't parse InlineQueryResult: InlineQueryResult must be an Object")
+        kind = item.get("type")
+        if kind not in _INLINE_RESULT_TYPES:
+            raise bad_request("RESULT_TYPE_INVALID")
+        result_id = item.get("id")
+        if not isinstance(result_id, str) or not 1 <= len(result_id.encode("utf-8")) <= MAX_INLINE_RESULT_ID_BYTES:
+            raise bad_request("RESULT_ID_INVALID")
+        title = item.get("title")
+        if kind == "article" and (not isinstance(title, str) or not title.strip()):
+            raise bad_request("RESULT_TITLE_EMPTY")
+        content = item.get("input_message_content")
+        if kind == "article" and not isinstance(content, dict):
+            raise bad_request("can't parse InlineQueryResultArticle: input_message_content is required")
+        if "reply_markup" in item:
+            self._reply_markup({"reply_markup": item["reply_markup"]})
+        message_text = visible = parse_mode = None
+        entities: list[JSONDict] = []
+        if isinstance(content, dict) and "message_text" in content:
+            message_text, visible, entities, parse_mode = self._render(
+                {"text": content["message_text"], "parse_mode": content.get("parse_mode"),
+                 "entities": content.get("entities")}
+            )  # fmt: skip
+        description = item.get("description")
+        return InlineResult(
+            id=result_id,
+            type=str(kind),
+            title=title if isinstance(title, str) else None,
+            description=description if isinstance(description, str) else None,
+            message_text=message_text,
+            visible_text=visible,
+            entities=entities,
+            parse_mode=parse_mode,
+            params=item,
+        )
 
     async def _delete_message(self, params: JSONDict) -> bool:
         if self.latency > 0:

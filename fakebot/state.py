@@ -12,7 +12,7 @@ from typing import Any
 
 from .html import utf16_len
 from .protocol import as_json_object, unix_now
-from .records import CallbackAnswer, JSONDict, RequestRecord, SentMessage
+from .records import CallbackAnswer, InlineAnswer, JSONDict, RequestRecord, SentMessage
 
 __all__ = ["DEFAULT_GROUP_USER_ID", "FakeBotState", "Signal"]
 
@@ -55,6 +55,8 @@ class FakeBotState:
         self.bot_name = bot_name
         self.latency: float = 0.0
         """Seconds slept before answering each send/edit/delete/chat action/callback answer."""
+        self.supports_inline_queries: bool = True
+        """What getMe says: whether inline mode was switched on with @BotFather (/setinline)."""
         self.strict_ampersand: bool = True
         """Reject a bare "&" in HTML (Telegram itself keeps it as a literal "&")."""
         self._closing = False
@@ -72,6 +74,7 @@ class FakeBotState:
         self._next_message_id: dict[int, int] = {}
         self._next_update_id = 100_001
         self._next_callback_id = 4_000_000_000_000_001
+        self._next_inline_query_id = 7_000_000_000_000_001
         self._poll_generation = 0
         self._waiting_polls = 0  # getUpdates requests waiting for an update
         self._init_state()
@@ -92,6 +95,9 @@ class FakeBotState:
         self._chat_usernames: dict[str, int] = {}
         self._updates: deque[tuple[int, JSONDict]] = deque()
         self._pending_callbacks: dict[str, tuple[int, int, str]] = {}
+        self.inline_answers: list[InlineAnswer] = []
+        """Accepted answerInlineQuery calls, in order."""
+        self._pending_inline_queries: dict[str, tuple[int, str, str]] = {}  # id -> (user id, query, offset)
         self._send_counts: dict[int, int] = {}
         self._total_sends = 0
         self._total_edits = 0
@@ -336,7 +342,51 @@ class FakeBotState:
         self.push_update({"callback_query": query})
         return query_id
 
+    def user_sends_inline_query(
+        self,
+        user_id: int,
+        query: str,
+        offset: str = "",
+        *,
+        chat_type: str = "private",
+        first_name: str = "Alice",
+        username: str | None = "alice",
+        language_code: str | None = "en",
+    ) -> str:
+        """Queue an inline_query: the user typed '@bot `query`' in a chat of `chat_type` (`offset`: the next_offset
+        of a previous answer, when scrolling). Returns the inline query id."""
+        if len(query) > 256:
+            raise ValueError("Telegram sends at most 256 characters of an inline query")
+        query_id = str(self._next_inline_query_id)
+        self._next_inline_query_id += 1
+        self._pending_inline_queries[query_id] = (user_id, query, offset)
+        inline_query: JSONDict = {
+            "id": query_id,
+            "from": self._user(user_id, first_name, username, language_code),
+            "query": query,
+            "offset": offset,
+            "chat_type": chat_type,
+        }
+        self.push_update({"inline_query": inline_query})
+        return query_id
+
     # ------------------------------------------------------------------------------------------------ waiting
+
+    async def wait_for_inline_answer(self, inline_query_id: str, timeout: float = 5.0) -> InlineAnswer:
+        """Wait until the inline query `inline_query_id` was answered (accepted); returns the answer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for answer in self.inline_answers:
+                if answer.inline_query_id == inline_query_id:
+                    return answer
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for the answer to inline query {inline_query_id}\n"
+                    + self._diagnostics()
+                )
+            await self._changed.wait(remaining)
 
     async def wait_for_messages(self, chat_id: int, count: int, timeout: float = 5.0) -> list[SentMessage]:
         """Wait until at least `count` messages were sent to `chat_id`; returns all of them."""

@@ -13,8 +13,10 @@ from compose.buttons import (
     MAX_HEADLINES,
     MAX_POSITION,
     ContinueArticle,
+    MoreAllHeadlines,
     MoreHeadlines,
     ReadArticle,
+    any_of,
     parse_int,
 )
 from compose.headlines import render_headlines
@@ -26,8 +28,9 @@ from compose.replies import (
     article_gone_answer,
     no_article_text,
 )
-from handlers.common import NEW_MESSAGE, chat_button, command, reply_html
+from handlers.common import NEW_MESSAGE, chat_button, command, reply_html, subscriber_for
 from handlers.context import NewsContext
+from services import selection
 from storage import articles as article_repo
 from storage.models import Article
 
@@ -38,21 +41,32 @@ READ_SHORTCUT = re.compile(r"^/read_([0-9]+)(?:@(\w+))?\s*$", re.ASCII)
 
 
 async def _send_headlines(
-    update: Update, context: NewsContext, *, count: int, before_id: int | None, start_index: int
+    update: Update, context: NewsContext, *, count: int, before_id: int | None, start_index: int, everything: bool
 ) -> None:
     async with context.db.session() as session:
+        subscriber = await subscriber_for(session, update, context)
+        if everything:
+            chosen = await selection.everything_for(session, subscriber)
+        else:
+            chosen = await selection.selection_for(session, subscriber)
         # One extra row tells whether a "More" button has anything behind it.
-        articles = await article_repo.latest_articles(session, count + 1, before_id=before_id)
+        articles = await selection.latest_admitted(session, chosen, count + 1, before_id=before_id)
     has_more = len(articles) > count
     articles = articles[:count]
     next_start = start_index + len(articles)
-    more = MoreHeadlines(articles[-1].id, count, next_start) if has_more and next_start <= MAX_POSITION else None
-    text, keyboard = render_headlines(articles, now=context.now(), start_index=start_index, more=more)
+    more: MoreHeadlines | MoreAllHeadlines | None = None
+    if has_more and next_start <= MAX_POSITION:
+        more = (MoreAllHeadlines if everything else MoreHeadlines)(articles[-1].id, count, next_start)
+    note = selection.note(chosen, headlines=True) if start_index == 1 else ""
+    text, keyboard = render_headlines(articles, now=context.now(), start_index=start_index, more=more, note=note)
     await reply_html(update, text, reply_markup=keyboard)
 
 
 async def headlines(update: Update, context: NewsContext) -> None:
-    args = context.args or []
+    args = list(context.args or [])
+    everything = bool(args) and args[0].lower() == "all"
+    if everything:
+        args = args[1:]
     count = DEFAULT_HEADLINES
     if args:
         parsed = parse_int(args[0], high=MAX_HEADLINES) if len(args) == 1 else None
@@ -60,19 +74,24 @@ async def headlines(update: Update, context: NewsContext) -> None:
             await reply_html(update, HEADLINES_USAGE)
             return
         count = parsed
-    await _send_headlines(update, context, count=count, before_id=None, start_index=1)
+    await _send_headlines(update, context, count=count, before_id=None, start_index=1, everything=everything)
 
 
 async def more_headlines(update: Update, context: NewsContext) -> None:
     query = update.callback_query
     assert query is not None
-    button = MoreHeadlines.unpack(query.data)
+    button = MoreHeadlines.unpack(query.data) or MoreAllHeadlines.unpack(query.data)
     if button is None:
         await query.answer(STALE_BUTTON)  # we never make such buttons
         return
     await query.answer()
     await _send_headlines(
-        update, context, count=button.count, before_id=button.before_id, start_index=button.start_index
+        update,
+        context,
+        count=button.count,
+        before_id=button.before_id,
+        start_index=button.start_index,
+        everything=isinstance(button, MoreAllHeadlines),
     )
 
 
@@ -87,6 +106,11 @@ async def _send_article(update: Update, context: NewsContext, article_id: int) -
         await reply_html(update, no_article_text(article_id))
         return
     await _send_batch(update, render_article_batch(article))
+
+
+async def open_article(update: Update, context: NewsContext, article_id: int) -> None:
+    """What /read <id> answers: the article, or "no such article". Also used by /start read_<id>."""
+    await _send_article(update, context, article_id)
 
 
 async def _send_batch(update: Update, batch: Sequence[tuple[str, InlineKeyboardMarkup | None]]) -> None:
@@ -156,6 +180,6 @@ def handlers() -> list[BaseHandler[Update, NewsContext, None]]:
         command("read", read),
         MessageHandler(filters.Regex(READ_SHORTCUT) & NEW_MESSAGE, read_shortcut),
         CallbackQueryHandler(chat_button(read_button), pattern=ReadArticle.pattern()),
-        CallbackQueryHandler(chat_button(more_headlines), pattern=MoreHeadlines.pattern()),
+        CallbackQueryHandler(chat_button(more_headlines), pattern=any_of(MoreHeadlines, MoreAllHeadlines)),
         CallbackQueryHandler(chat_button(continue_article), pattern=ContinueArticle.pattern()),
     ]

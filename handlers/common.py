@@ -7,7 +7,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
 from telegram.ext import CommandHandler, filters
 
 from compose.replies import NOT_HERE
@@ -84,3 +85,13 @@ async def reply_html(update: Update, text: str, *, reply_markup: InlineKeyboardM
     chat = update.effective_chat
     assert chat is not None, "replies go to a chat; chat_button keeps chat-less callbacks away"
     await chat.send_message(text, parse_mode="HTML", reply_markup=reply_markup)
+
+
+async def edit_in_place(query: CallbackQuery, text: str, *, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+    """Rewrite the message a button is under; a press that changes nothing (Telegram: "message is not modified")
+    is fine."""
+    try:
+        await query.edit_message_text(text, reply_markup=reply_markup)
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise

@@ -23,6 +23,8 @@ class ChatSettings:
     admin_ids: frozenset[int]  # who may run the admin commands
     default_timezone: str  # IANA name given to a new chat
     bulletin_times: tuple[time, ...]  # a new subscriber's times when they choose none
+    allow_user_sources: bool = True  # /add open to every user
+    max_sources_per_chat: int = 50  # feeds of its own a chat may follow
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ from datetime import time
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
-from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from compose.buttons import MAX_TIMES, SettingsOff, SettingsOn, SettingsTimes, Subscribe
@@ -28,7 +27,7 @@ from compose.subscriptions import (
     timezone_set_text,
     unknown_timezone_text,
 )
-from handlers.common import chat_button, command, reply_html, subscriber_for
+from handlers.common import chat_button, command, edit_in_place, reply_html, subscriber_for
 from handlers.context import NewsContext
 from services.schedule import parse_time_of_day, user_timezone
 from services.subscriptions import (
@@ -147,11 +146,7 @@ async def on_settings_button(update: Update, context: NewsContext) -> None:
             notice = times_answer(times)
         text, keyboard = settings_text(subscriber, context.now()), settings_keyboard(subscriber)
     await query.answer(notice)
-    try:
-        await query.edit_message_text(text, reply_markup=keyboard)
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
+    await edit_in_place(query, text, reply_markup=keyboard)
 
 
 def handlers() -> list[BaseHandler[Update, NewsContext, None]]:

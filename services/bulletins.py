@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from compose.bulletins import bulletin_heading, render_bulletin
 from delivery.engine import DeliveryEngine, RunSummary
+from model.selection import ArticleFacts, Selection
+from services import selection
 from services.schedule import next_for_subscriber
 from storage import articles as article_repo
 from storage import deliveries as delivery_repo
@@ -29,6 +32,8 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 PREPARE_PAGE = 500  # due subscribers prepared per transaction
+# How far past the "new since" mark a bulletin looks for articles a narrow selection admits.
+MAX_BULLETIN_SCAN = 2000
 
 
 class BulletinService:
@@ -81,22 +86,24 @@ class BulletinService:
         moves: list[subscriber_repo.ScheduleMove] = []
         bulletins: list[delivery_repo.NewBulletin] = []
         async with self.db.session() as session:
-            for subscriber in await subscriber_repo.subscribers_by_ids(session, subscriber_ids):
+            page = await subscriber_repo.subscribers_by_ids(session, subscriber_ids)
+            chosen = await selection.selections(session, page)
+            for subscriber in page:
                 slot = subscriber.next_bulletin_at
                 if not subscriber.active or slot is None or slot > now:
                     continue
                 try:
                     # From now, not from the missed slot: after downtime one catch-up bulletin, not one per slot.
                     following = next_for_subscriber(subscriber, now)
-                    bulletin = await compose(session, subscriber, slot_at=slot)
+                    composed = await compose(session, subscriber, chosen[subscriber.id], slot_at=slot)
                 except (ValueError, KeyError) as exc:  # a zone this machine's tz database lacks
                     log.error("bulletin for subscriber %s skipped: %s", subscriber.id, exc)
                     continue
-                if bulletin is None:
+                if composed.bulletin is None:
                     moves.append(subscriber_repo.ScheduleMove(subscriber.id, following))
                     continue
-                moves.append(subscriber_repo.ScheduleMove(subscriber.id, following, max(bulletin.article_ids)))
-                bulletins.append(bulletin)
+                moves.append(subscriber_repo.ScheduleMove(subscriber.id, following, composed.mark))
+                bulletins.append(composed.bulletin)
             moved = await subscriber_repo.advance_due_schedules(session, moves, now=now)
             # A subscriber another process moved first gets its bulletin from that process, not this one.
             bulletins = [bulletin for bulletin in bulletins if bulletin.subscriber_id in moved]
@@ -109,11 +116,12 @@ class BulletinService:
         It moves the subscriber's "new since" mark, so the next scheduled bulletin does not repeat it.
         """
         now = self.clock()
-        bulletin = await _PageComposer(self.bulletin_size, now)(session, subscriber, slot_at=None)
-        if bulletin is None:
+        chosen = await selection.selection_for(session, subscriber)
+        composed = await _PageComposer(self.bulletin_size, now)(session, subscriber, chosen, slot_at=None)
+        if composed.bulletin is None:
             return None
-        await subscriber_repo.move_marks(session, {bulletin.subscriber_id: max(bulletin.article_ids)}, now=now)
-        [delivery_id] = await delivery_repo.insert_bulletins(session, [bulletin], kind=kind, now=now)
+        await subscriber_repo.move_marks(session, {subscriber.id: composed.mark}, now=now)
+        [delivery_id] = await delivery_repo.insert_bulletins(session, [composed.bulletin], kind=kind, now=now)
         return delivery_id
 
     async def prepare_for_everyone(self) -> int:
@@ -125,22 +133,23 @@ class BulletinService:
         while not self._stopping:
             compose = _PageComposer(self.bulletin_size, now)
             bulletins: list[delivery_repo.NewBulletin] = []
+            marks: dict[int, int] = {}
             async with self.db.session() as session:
                 page = await subscriber_repo.active_subscribers_page(session, after=after, limit=PREPARE_PAGE)
                 if not page:
                     break
                 after = page[-1].id
+                chosen = await selection.selections(session, page)
                 for subscriber in page:
                     try:
-                        bulletin = await compose(session, subscriber, slot_at=None)
+                        composed = await compose(session, subscriber, chosen[subscriber.id], slot_at=None)
                     except (ValueError, KeyError) as exc:
                         log.error("bulletin for subscriber %s skipped: %s", subscriber.id, exc)
                         continue
-                    if bulletin is not None:
-                        bulletins.append(bulletin)
-                await subscriber_repo.move_marks(
-                    session, {b.subscriber_id: max(b.article_ids) for b in bulletins}, now=now
-                )
+                    if composed.bulletin is not None:
+                        bulletins.append(composed.bulletin)
+                        marks[subscriber.id] = composed.mark
+                await subscriber_repo.move_marks(session, marks, now=now)
                 await delivery_repo.insert_bulletins(session, bulletins, kind="broadcast", now=now)
             prepared += len(bulletins)
         return prepared
@@ -162,30 +171,79 @@ class BulletinService:
         return await self.engine.run(only_ids=delivery_ids, wait_for_retries=False, urgent=True)
 
 
+@dataclass(frozen=True, slots=True)
+class _Composed:
+    bulletin: delivery_repo.NewBulletin | None  # None: nothing new that the chat reads
+    mark: int  # the chat's new "new since" mark: the newest article looked at
+
+
+class _Window:
+    """The articles above one "new since" mark, newest first, loaded a chunk at a time as selections need them."""
+
+    def __init__(self, mark: int, first_chunk: int) -> None:
+        self.mark = mark
+        self.first_chunk = first_chunk
+        self.loaded: list[tuple[Article, ArticleFacts]] = []
+        self.exhausted = False
+
+    async def more(self, session: AsyncSession) -> bool:
+        """Load the next chunk; False when there is nothing more (or the scan limit is reached)."""
+        if self.exhausted or len(self.loaded) >= MAX_BULLETIN_SCAN:
+            return False
+        before = self.loaded[-1][0].id if self.loaded else None
+        size = self.first_chunk if not self.loaded else selection.SCAN_CHUNK
+        chunk = await article_repo.articles_after(session, self.mark, size, before_id=before)
+        if len(chunk) < size:
+            self.exhausted = True
+        self.loaded += zip(chunk, await selection.facts(session, chunk), strict=True)
+        return bool(chunk)
+
+
 class _PageComposer:
-    """Bulletins for one page of subscribers. They mostly share their "new since" mark, edition and zone, so
-    the headlines are queried once per mark and rendered once per mark and heading."""
+    """Bulletins for one page of subscribers. They mostly share their "new since" mark, edition, zone and
+    selection, so the articles are queried once per mark, picked once per mark and selection, and rendered once
+    per mark, selection and heading."""
 
     def __init__(self, bulletin_size: int, now: datetime) -> None:
         self.bulletin_size = bulletin_size
         self.now = now
-        self._articles: dict[int, list[Article]] = {}
-        self._texts: dict[tuple[int, str], str] = {}
+        self._windows: dict[int, _Window] = {}
+        self._picks: dict[tuple[int, Selection], list[Article]] = {}
+        self._texts: dict[tuple[int, Selection, str], str] = {}
+
+    async def _pick(self, session: AsyncSession, mark: int, chosen: Selection) -> tuple[list[Article], _Window]:
+        window = self._windows.get(mark)
+        if window is None:
+            window = self._windows[mark] = _Window(mark, self.bulletin_size)
+        key = (mark, chosen)
+        picked = self._picks.get(key)
+        if picked is None:
+            picked = []
+            index = 0
+            while len(picked) < self.bulletin_size:
+                if index == len(window.loaded) and not await window.more(session):
+                    break
+                article, facts = window.loaded[index]
+                index += 1
+                if chosen.admits(facts):
+                    picked.append(article)
+            self._picks[key] = picked
+        return picked, window
 
     async def __call__(
-        self, session: AsyncSession, subscriber: Subscriber, *, slot_at: datetime | None
-    ) -> delivery_repo.NewBulletin | None:
-        """The subscriber's bulletin, or None when nothing is new. Raises KeyError for an unknown zone."""
+        self, session: AsyncSession, subscriber: Subscriber, chosen: Selection, *, slot_at: datetime | None
+    ) -> _Composed:
+        """The subscriber's bulletin (None when nothing new passes its selection). Raises KeyError for an unknown
+        zone."""
         local_now = self.now.astimezone(ZoneInfo(subscriber.timezone))
         mark = subscriber.last_article_id
-        if mark not in self._articles:
-            self._articles[mark] = await article_repo.articles_after(session, mark, self.bulletin_size)
-        articles = self._articles[mark]
+        articles, window = await self._pick(session, mark, chosen)
         if not articles:
-            return None
-        key = (mark, bulletin_heading(local_now))
+            return _Composed(None, mark)
+        key = (mark, chosen, bulletin_heading(local_now))
         if key not in self._texts:
-            self._texts[key] = render_bulletin(articles, local_now=local_now)
-        return delivery_repo.NewBulletin(
+            self._texts[key] = render_bulletin(articles, local_now=local_now, note=selection.note(chosen))
+        bulletin = delivery_repo.NewBulletin(
             subscriber.id, subscriber.chat_id, self._texts[key], [a.id for a in articles], slot_at
         )
+        return _Composed(bulletin, window.loaded[0][0].id)

@@ -35,6 +35,7 @@ from model.articles import MAX_FEED_TITLE_CHARS, ParsedArticle
 from model.identity import canonical_url, guid_key
 from services.alerts import AlertMatcher
 from storage import articles as article_repo
+from storage import follows as follow_repo
 from storage import sources as source_repo
 from storage.models import Source
 from storage.session import Database
@@ -211,10 +212,13 @@ class FeedService:
             log.info("added source %s from the FEEDS setting: %s", source.id, source.url)
         return created
 
-    async def add(self, url: str, *, interval_minutes: int | None = None) -> tuple[Source, PollResult | None]:
+    async def add(
+        self, url: str, *, interval_minutes: int | None = None, public: bool = True, added_by: int | None = None
+    ) -> tuple[Source, PollResult | None]:
         """Check that the URL is a feed (or a page that names one), store it as a source and poll it now.
 
         Returns (source, result of its first poll); the result is None when the source already existed.
+        `public=False`: a user's own feed, private to the chats that follow it (`added_by` is the user's chat).
         Raises SourceError when the URL cannot be read as a feed.
         """
         url = url.strip()
@@ -246,6 +250,8 @@ class FeedService:
                         title=fetched.feed.title,
                         site_url=fetched.feed.site_url,
                         language=fetched.feed.language,
+                        public=public,
+                        added_by=added_by,
                     )
                     # Claimed before the commit makes the new (due) source visible: the job cannot poll it meanwhile.
                     claim = self._claim(source.id) if created else None
@@ -501,6 +507,8 @@ class FeedService:
             stored_all = await article_repo.store_articles(
                 session, batch, now=now, source_id=source_id, seen_at=now, page_tries=tries
             )
+            # The stories this feed carried, new or already stored from another feed: its followers read them.
+            await follow_repo.record_carriers(session, [(stored.article.id, source_id) for stored in stored_all])
             await self.alerts.record(session, [stored.article for stored in stored_all if stored.created], now=now)
             for position, stored in enumerate(stored_all):
                 if stored.created:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from model.articles import ParsedArticle
 from model.identity import canonical_url, guid_key
+from model.topics import normalise_topics
 from storage.models import (
     Article,
 )
@@ -215,7 +216,7 @@ def _new_article(
         published_at=parsed.published_at or seen_at,
         ingested_at=now,
         fingerprint=fingerprint,
-        topics=list(parsed.topics),
+        topics=normalise_topics(parsed.topics),
         source_id=source_id,
         guid=guid,
         canonical_url=canonical,
@@ -295,7 +296,7 @@ def _rewrite(
     article.lead = parsed.lead
     article.body = parsed.body
     article.authors = list(parsed.authors)
-    article.topics = list(parsed.topics)
+    article.topics = normalise_topics(parsed.topics)
     article.fingerprint = fingerprint
     if parsed.url:
         article.url = parsed.url
@@ -388,7 +389,17 @@ async def latest_articles(session: AsyncSession, limit: int, *, before_id: int |
     return list(await session.scalars(query))
 
 
-async def articles_after(session: AsyncSession, after_id: int, limit: int) -> list[Article]:
-    """The newest `limit` articles with id above `after_id`, newest first."""
+async def articles_after(
+    session: AsyncSession, after_id: int, limit: int, *, before_id: int | None = None
+) -> list[Article]:
+    """The newest `limit` articles with id above `after_id` (and below `before_id` when given), newest first."""
     query = select(Article).where(Article.id > after_id).order_by(Article.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(Article.id < before_id)
     return list(await session.scalars(query))
+
+
+async def recent_topic_lists(session: AsyncSession, since: datetime, *, limit: int = 5000) -> list[list[str]]:
+    """The topics of the newest `limit` articles stored since `since` (one list per article)."""
+    query = select(Article.topics).where(Article.ingested_at >= since).order_by(Article.id.desc()).limit(limit)
+    return [list(topics or []) for topics in await session.scalars(query)]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from model.articles import MAX_FEED_TITLE_CHARS, MAX_URL_CHARS
 from model.sources import REPORT_AFTER, REPORT_AFTER_FAILURES, backoff
 from model.text import clean_line
-from storage.models import Article, Source
+from storage.models import Article, ArticleSource, Source, SourceFollow
 from storage.session import add_unless_taken
 
 
@@ -37,8 +37,12 @@ async def add_source(
     title: str = "",
     site_url: str | None = None,
     language: str | None = None,
+    public: bool = True,
+    added_by: int | None = None,
 ) -> tuple[Source, bool]:
-    """The source for this URL, created (due at once) unless it exists; returns (source, created)."""
+    """The source for this URL, created (due at once) unless it exists; returns (source, created).
+
+    `public=False` with `added_by` (a chat id) makes a private source: a user's own feed."""
     existing = await source_by_url(session, url)
     if existing is not None:
         return existing, False
@@ -51,8 +55,41 @@ async def add_source(
         created_at=now,
         next_poll_at=None,
         consecutive_failures=0,
+        public=public,
+        added_by=added_by,
     )
     return await add_unless_taken(session, source, lambda: source_by_url(session, url))
+
+
+async def visible_sources(session: AsyncSession, subscriber_id: int) -> list[Source]:
+    """The sources a chat may see: every public one, and the private ones it follows; by id."""
+    followed = select(SourceFollow.source_id).where(SourceFollow.subscriber_id == subscriber_id)
+    query = select(Source).where(or_(Source.public.is_(True), Source.id.in_(followed))).order_by(Source.id)
+    return list(await session.scalars(query))
+
+
+async def set_public(session: AsyncSession, source_id: int, public: bool) -> Source | None:
+    source = await session.get(Source, source_id)
+    if source is not None:
+        source.public = public
+    return source
+
+
+async def delete_with_own_articles(session: AsyncSession, source_id: int) -> int:
+    """Delete the source and the articles no other source also carried; how many articles went."""
+    other_carrier = (
+        select(ArticleSource.article_id)
+        .where(ArticleSource.article_id == Article.id, ArticleSource.source_id != source_id)
+        .exists()
+    )
+    carried_here = select(ArticleSource.article_id).where(ArticleSource.source_id == source_id)
+    only_here = or_(Article.id.in_(carried_here), Article.source_id == source_id)
+    result = await session.execute(
+        delete(Article).where(only_here, ~other_carrier).execution_options(synchronize_session=False)
+    )
+    assert isinstance(result, CursorResult)
+    await session.execute(delete(Source).where(Source.id == source_id))
+    return result.rowcount
 
 
 async def claim_for_update(session: AsyncSession, source_id: int, now: datetime) -> Source | None:
@@ -96,16 +133,15 @@ async def due_source_ids(session: AsyncSession, now: datetime, limit: int = 1000
 
 
 async def article_counts(session: AsyncSession, source_ids: Sequence[int]) -> dict[int, int]:
+    """How many stored stories each source carried (a story several feeds carried counts for each)."""
     if not source_ids:
         return {}
     rows = await session.execute(
-        select(Article.source_id, func.count())
-        .where(Article.source_id.in_(list(source_ids)))
-        .group_by(Article.source_id)
+        select(ArticleSource.source_id, func.count())
+        .where(ArticleSource.source_id.in_(list(source_ids)))
+        .group_by(ArticleSource.source_id)
     )
-    return {
-        int(source_id): int(count) for source_id, count in rows.all() if source_id is not None
-    }  # IN never matches NULL
+    return {int(source_id): int(count) for source_id, count in rows.all()}
 
 
 def record_success(

@@ -21,7 +21,9 @@ from tests.factories import add_articles
 
 CHAT = 4242
 ADMIN = 999  # conftest's settings make user 999 the only admin
-HEADLINES_USAGE = "Usage: /headlines [N], where N is a number from 1 to 20."
+HEADLINES_USAGE = (
+    "Usage: /headlines [N], where N is a number from 1 to 20; /headlines all [N] past your topics and keywords."
+)
 READ_USAGE = "Usage: /read <id>, e.g. /read 12. The ids are in /headlines."
 APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment."
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

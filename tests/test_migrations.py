@@ -10,11 +10,15 @@ from pathlib import Path
 import pytest
 from alembic import command
 from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from model.search import SearchQuery, parse_query
 from storage.migrate import alembic_config, upgrade
+from storage.search import search_article_ids
 from storage.session import create_engine
 from tests.conftest import _create_postgres_database, _drop_postgres_database, _in_ci
 
+SEARCH_PREVIOUS = "0005"  # the revision before 0006_search
 INSERT_ARTICLE = text(
     "INSERT INTO articles (title, lead, body, authors, ingested_at, fingerprint, topics) "
     "VALUES ('Title', 'Lead', 'Lead', '[]', CURRENT_TIMESTAMP, 'fp-1', '[]')"
@@ -103,5 +107,50 @@ async def test_0005_keeps_sources_public_and_chats_reading_everything_and_goes_d
             assert "follows_all" not in columns
             assert (await conn.execute(text("SELECT name FROM subscribers"))).scalar_one() == "Ann"
         await upgrade(engine, "0005")
+    finally:
+        await engine.dispose()
+
+
+async def _search_ids(engine, words: str) -> list[int]:  # type: ignore[no-untyped-def]
+    query = parse_query(words)
+    assert isinstance(query, SearchQuery)
+    async with AsyncSession(engine) as session:
+        return await search_article_ids(session, query, limit=10)
+
+
+async def test_0006_indexes_articles_stored_before_it_and_goes_down_again(fresh_url: str) -> None:
+    engine = create_engine(fresh_url)
+    try:
+        await upgrade(engine, SEARCH_PREVIOUS)
+        async with engine.begin() as conn:
+            await conn.execute(INSERT_ARTICLE)
+            await conn.execute(
+                text(
+                    "INSERT INTO articles (title, lead, body, authors, ingested_at, fingerprint, topics) "
+                    "VALUES ('Sanctions on cafés', 'Lead', 'Body', '[]', CURRENT_TIMESTAMP, 'fp-2', '[]')"
+                )
+            )
+        await upgrade(engine, "0006")
+        assert await _search_ids(engine, "cafe sanction") == [2]
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE articles SET title = 'Tariffs on tea' WHERE id = 2"))
+        assert await _search_ids(engine, "sanction") == []
+        assert await _search_ids(engine, "tariff") == [2]
+
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), SEARCH_PREVIOUS))
+        async with engine.begin() as conn:
+            tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+            assert "search_queries" not in tables and "articles_fts" not in tables
+            columns = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("articles")})
+            assert "search_vector" not in columns
+            # Rows written while the index is gone are found once it is back.
+            await conn.execute(text("UPDATE articles SET title = 'Quotas on rice' WHERE id = 2"))
+            await conn.execute(text("DELETE FROM articles WHERE id = 1"))
+
+        await upgrade(engine, "0006")
+        assert await _search_ids(engine, "quota rice") == [2]
+        assert await _search_ids(engine, "tariff") == []
+        assert await _search_ids(engine, "title") == []
     finally:
         await engine.dispose()

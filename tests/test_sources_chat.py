@@ -23,11 +23,14 @@ async def article_count(bot: RunningBot) -> int:
 
 async def test_source_commands_are_refused_to_everyone_but_admins(bot: RunningBot, server: FeedServer) -> None:
     url = server.serve_file("/feed.xml", "rss2-content-encoded.xml")
-    for command in ["/sources", f"/addsource {url}", "/removesource 1"]:
+    for command in [f"/addsource {url}", "/removesource 1", "/publish 1", "/unpublish 1"]:
         [reply] = await bot.ask(USER, command)
         assert reply.visible_text == "Sorry, only the bot's admins can manage news sources."
+    # Everyone may list the sources they can follow; admins get the health view instead.
+    [reply] = await bot.ask(USER, "/sources")
+    assert reply.visible_text.startswith("There are no sources yet. Add a feed of your own with /add")
     # In a group, an admin is recognised by their user id, anyone else is not.
-    [reply] = await bot.ask(-100777, f"/sources@{bot.api.bot_username}", chat_type="group", user_id=USER)
+    [reply] = await bot.ask(-100777, f"/addsource@{bot.api.bot_username} {url}", chat_type="group", user_id=USER)
     assert reply.visible_text.startswith("Sorry, only")
     [reply] = await bot.ask(-100777, f"/sources@{bot.api.bot_username}", chat_type="group", user_id=ADMIN)
     assert reply.visible_text.startswith("No sources yet.")
