@@ -249,22 +249,25 @@ async def test_alerts_reach_chats_without_bulletins_but_not_chats_that_blocked_t
         ]
 
 
-async def test_alerts_follow_the_chats_sources(alert_bot: RunningBot, server: FeedServer, tmp_path: Path) -> None:
+async def test_alerts_follow_the_chats_sources_but_not_its_keyword_filter(
+    alert_bot: RunningBot, server: FeedServer
+) -> None:
     bot = alert_bot
     await bot.ask(1, "/alert football")
     await bot.ask(2, "/alert football")
+    await bot.ask(2, "/filter -football")  # its bulletins leave football out; its alerts do not
     kept = await add_feed(bot, server, "/kept.xml", ("k0", "Cooking tips"))
     dropped = await add_feed(bot, server, "/dropped.xml", ("d0", "Gardening tips"))
+    await bot.ask(1, f"/unfollow {dropped}")
     async with bot.db.session() as session:
-        chat1 = await session.scalar(select(Subscriber).where(Subscriber.chat_id == 1))
-        assert chat1 is not None
-        assert await follow_repo.unfollow(session, chat1, dropped)
+        chat1 = await chat_row(bot, 1)
+        assert (await follow_repo.followed_sources(session, [chat1.id]))[chat1.id] == {kept}
     await poll(bot, server, dropped, "/dropped.xml", ("d1", "Football: cup final tonight"))
     await poll(bot, server, kept, "/kept.xml", ("k1", "Football transfer news"))
     await check(bot)
     [to_one] = alerts_to(bot, 1)
     assert "Football transfer news" in to_one and "cup final" not in to_one
-    [to_two] = alerts_to(bot, 2)  # chat 2 reads every source
+    [to_two] = alerts_to(bot, 2)  # chat 2 reads every source, and its filter does not apply
     assert "Football transfer news" in to_two and "cup final" in to_two
 
 
