@@ -351,3 +351,24 @@ def test_the_index_finds_exactly_the_alerts_that_pass() -> None:
         assert index.match(text) == expected
         found += len(expected)
     assert 1000 < found < 200 * 300 * 0.9  # neither nothing nor everything: the cases are mixed
+
+
+# ---------------------------------------------------------------------------- the alert message
+
+
+def test_an_alert_message_of_many_long_headlines_and_terms_fits_one_telegram_message() -> None:
+    from types import SimpleNamespace
+
+    from compose.alerts import render_alert
+    from compose.html import MESSAGE_LIMIT
+    from fakebot.html import parse_html, utf16_len
+
+    def article(n: int) -> SimpleNamespace:
+        return SimpleNamespace(id=2_000_000_000 + n, title=f"<b>Headline {n} & " + "ü𝔘 " * 300, source="S" * 200)
+
+    sections = [(['"' + "word " * 18 + 'end"'] * 10, [article(2 * n), article(2 * n + 1)]) for n in range(10)]
+    text = render_alert(sections)  # type: ignore[arg-type]
+    parsed = parse_html(text)  # Telegram would take it
+    assert utf16_len(parsed.text) <= MESSAGE_LIMIT
+    assert parsed.text.count("🔔 Alert: ") == 10 and "<b>Headline 19 &" in parsed.text
+    assert "/read_2000000019" in parsed.text
