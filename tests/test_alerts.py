@@ -271,6 +271,27 @@ async def test_alerts_follow_the_chats_sources_but_not_its_keyword_filter(
     assert "Football transfer news" in to_two and "cup final" in to_two
 
 
+async def test_the_running_bot_matches_alerts_as_they_are_now(alert_bot: RunningBot, server: FeedServer) -> None:
+    """The poller's index of alerts follows every change, also when SQLite gives a new alert the id of the one
+    just removed and the clock has not moved."""
+    bot = alert_bot
+    await bot.ask(1, "/alert comet")
+    source_id = await add_feed(bot, server, "/sky.xml", ("1", "Comet seen"))
+    await bot.ask(1, "/alert off 1")
+    await bot.ask(1, "/alert meteor")  # the same id on SQLite, the same clock
+    await poll(bot, server, source_id, "/sky.xml", ("2", "Comet fades"), ("3", "Meteor shower tonight"))
+    await bot.ask(1, "/alert eclipse")
+    await poll(bot, server, source_id, "/sky.xml", ("4", "Eclipse in March"), ("5", "Comet returns"))
+    await check(bot)
+    [told] = alerts_to(bot, 1)
+    assert [line for line in told.split("\n") if line[:1].isdigit() or line.startswith("🔔")] == [
+        "🔔 Alert: meteor",
+        "1. Meteor shower tonight",
+        "🔔 Alert: eclipse",
+        "2. Eclipse in March",
+    ]  # "Comet seen" matched the removed alert: its waiting match went with it
+
+
 async def _ingest(tmp_path: Path, env: dict[str, str], title: str) -> None:
     story = tmp_path / f"{title.split()[0].lower()}.txt"
     story.write_text(f"{title}\n\n{FILLER}\n", encoding="utf-8")
