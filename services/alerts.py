@@ -185,6 +185,12 @@ class AlertMatcher:
         log.debug("alerts: %d new articles, %d matches recorded", len(articles), len(matches))
         return len(matches)
 
+    async def refresh(self, db: Database) -> None:
+        """Bring the index up to date in a read transaction of its own: a rebuild after alerts were removed (a
+        second or two with 100,000 alerts) then does not hold the write transaction that stores articles."""
+        async with db.session() as session:
+            await self._current(session)
+
     async def _current(self, session: AsyncSession) -> AlertIndex:
         """The index, brought up to date: alerts added since are filed; after a removal it is built anew."""
         async with self._refreshing:
