@@ -207,6 +207,7 @@ class AlertMatcher:
                     self._version = version
                     return self._index
             rows = await alert_repo.alerts_after(session)
+            self._terms = {}  # only the terms in use stay parsed
             self._index = AlertIndex(self._indexed(row) for row in rows)
             self._version = version
             log.debug("alert index built: %d alerts", len(self._index))
