@@ -12,13 +12,14 @@ from compose.search import NO_MORE_RESULTS, RESULTS_PER_PAGE, query_problem_text
 from handlers.common import chat_button, command, reply_html
 from handlers.context import NewsContext
 from model.search import MAX_SAVED_QUERY_CHARS, QueryProblem, SearchQuery, parse_query
+from storage import follows as follow_repo
 from storage import search as search_repo
 
 
 async def hidden_source_ids(session: AsyncSession, chat_id: int | None) -> frozenset[int]:
-    """Sources whose articles the chat `chat_id` may not find (inline mode: the user's private chat): none yet.
-    The one place to ask for them, for /search, its More button and inline mode alike."""
-    return frozenset()
+    """Sources whose articles the chat `chat_id` may not find (inline mode: the user's private chat): the private
+    sources it does not follow. The one place to ask for them, for /search, its More button and inline mode alike."""
+    return await follow_repo.hidden_source_ids(session, chat_id)
 
 
 async def _send_results(update: Update, context: NewsContext, query: SearchQuery, *, offset: int) -> bool:

@@ -42,6 +42,11 @@ MAX_ALERT_HEADLINES = 20  # per alert message; more matches wait for the next on
 PREPARE_PAGE = 200  # chats prepared per transaction
 ALERT_KIND = "alert"  # deliveries.kind of alert messages
 
+# Alerts added or removed by this process. With the table's version (storage.alerts.alerts_version) it tells
+# the matchers of this process that their index is out of date even when the version alone cannot (an SQLite id
+# reused while the clock stood still). Only the bot changes alerts, and its poller matches in the same process.
+_changes_here = 0
+
 # ---------------------------------------------------------------------------- a chat's alerts
 
 
@@ -114,12 +119,20 @@ async def set_alert(
     if len(existing) >= MAX_ALERTS:
         raise TooManyAlerts(MAX_ALERTS)
     row = await alert_repo.add_alert(session, subscriber.id, written, now=now)
+    _changed_here()
     return ChatAlert(len(existing) + 1, row.id, written)
 
 
 async def remove_alert(session: AsyncSession, subscriber: Subscriber, alert_id: int) -> bool:
     """Remove one of the chat's alerts (and its matches not yet sent); False when it has no such alert."""
-    return await alert_repo.remove_alert(session, subscriber.id, alert_id)
+    removed = await alert_repo.remove_alert(session, subscriber.id, alert_id)
+    _changed_here()
+    return removed
+
+
+def _changed_here() -> None:
+    global _changes_here
+    _changes_here += 1
 
 
 # ---------------------------------------------------------------------------- matching new articles
@@ -131,6 +144,7 @@ class AlertMatcher:
     def __init__(self) -> None:
         self._index = AlertIndex()
         self._version: alert_repo.AlertsVersion | None = None
+        self._changes_seen = -1  # _changes_here when the index was last brought up to date
         self._terms: dict[str, Term] = {}  # parsed term strings: alerts share many
         self._refreshing = asyncio.Lock()
 
@@ -151,7 +165,10 @@ class AlertMatcher:
         if not found:
             return 0
         chats = await alert_repo.reachable_chats(session, {chat for chat, _ in found})
-        follows = await follow_repo.followed_sources(session, chats)
+        follows: dict[int, frozenset[int]] = {}
+        ordered = sorted(chats)
+        for start in range(0, len(ordered), 500):  # a bounded number of parameters per query
+            follows.update(await follow_repo.followed_sources(session, ordered[start : start + 500]))
         carried = await follow_repo.carriers(session, list(by_id))
         matches = []
         for (chat, article_id), alert_id in found.items():
@@ -165,15 +182,24 @@ class AlertMatcher:
                 continue  # a source the chat does not read
             matches.append(alert_repo.NewMatch(chat, article_id, alert_id))
         await alert_repo.insert_matches(session, matches, now=now)
+        log.debug("alerts: %d new articles, %d matches recorded", len(articles), len(matches))
         return len(matches)
+
+    async def refresh(self, db: Database) -> None:
+        """Bring the index up to date in a read transaction of its own: a rebuild after alerts were removed (a
+        second or two with 100,000 alerts) then does not hold the write transaction that stores articles."""
+        async with db.session() as session:
+            await self._current(session)
 
     async def _current(self, session: AsyncSession) -> AlertIndex:
         """The index, brought up to date: alerts added since are filed; after a removal it is built anew."""
         async with self._refreshing:
             version = await alert_repo.alerts_version(session)
             known = self._version
-            if version == known:
+            changes = _changes_here
+            if version == known and changes == self._changes_seen:
                 return self._index
+            self._changes_seen = changes
             if known is not None and version.count > known.count:
                 added = await alert_repo.alerts_changed_since(session, known)
                 if len(added) == version.count - known.count and all(row.id > known.max_id for row in added):
@@ -181,6 +207,7 @@ class AlertMatcher:
                     self._version = version
                     return self._index
             rows = await alert_repo.alerts_after(session)
+            self._terms = {}  # only the terms in use stay parsed
             self._index = AlertIndex(self._indexed(row) for row in rows)
             self._version = version
             log.debug("alert index built: %d alerts", len(self._index))

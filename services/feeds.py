@@ -487,6 +487,7 @@ class FeedService:
                 )
                 return PollResult(source_id, source.url, title=source.title, not_modified=True, recovered=recovered)
         pages = await self._fetch_pages(fetcher, found, now=now, deadline=deadline)
+        await self.alerts.refresh(self.db)  # a rebuilt alert index is read before the write transaction, not in it
         async with self._storing_turn(), self.db.session() as session:  # the one transaction of this poll
             source = await source_repo.claim_for_update(session, source_id, now)
             if source is None:

@@ -34,12 +34,12 @@ async def add_alert(session: AsyncSession, subscriber_id: int, terms: list[str],
 
 async def remove_alert(session: AsyncSession, subscriber_id: int, alert_id: int) -> bool:
     """Remove one of the chat's alerts and the matches of it not yet sent; False when it has no such alert."""
-    removed = await session.scalar(
-        delete(Alert).where(Alert.id == alert_id, Alert.subscriber_id == subscriber_id).returning(Alert.id)
-    )
-    if removed is None:
+    owned = await session.scalar(select(Alert.id).where(Alert.id == alert_id, Alert.subscriber_id == subscriber_id))
+    if owned is None:
         return False
+    # The matches first: removing the alert sets their alert_id to NULL (ON DELETE SET NULL).
     await session.execute(delete(AlertMatch).where(AlertMatch.alert_id == alert_id, AlertMatch.delivery_id.is_(None)))
+    await session.execute(delete(Alert).where(Alert.id == alert_id))
     return True
 
 
@@ -48,8 +48,9 @@ async def remove_alert(session: AsyncSession, subscriber_id: int, alert_id: int)
 
 @dataclass(frozen=True, slots=True)
 class AlertsVersion:
-    """Changes whenever an alert is added or removed (add_alert keeps created_at increasing, so even an
-    SQLite id reused after removing the newest alert shows)."""
+    """Changes whenever an alert is added or removed: the count, or the newest id, or the newest created_at (an
+    SQLite id reused after removing the newest alert comes with a later created_at, unless the clock stood still
+    or stepped back in between: services.alerts also counts the changes made in its own process)."""
 
     count: int
     max_id: int
@@ -104,7 +105,9 @@ class NewMatch:
 async def insert_matches(session: AsyncSession, matches: Sequence[NewMatch], *, now: datetime) -> None:
     """Matches of newly stored articles (one per chat and article: the caller keeps them distinct)."""
     if matches:
-        await session.execute(
+        # On the connection: one executemany, without the ORM's per-row bookkeeping (a popular story can match
+        # thousands of chats).
+        await (await session.connection()).execute(
             insert(AlertMatch.__table__),
             [
                 {

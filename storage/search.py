@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from model.search import MAX_SAVED_QUERY_CHARS, SearchQuery
-from storage.models import Article
+from storage.models import Article, ArticleSource
 
 FTS_TABLE = "articles_fts"  # migration 0006
 TS_CONFIG = "newsbot_search"  # migration 0006
@@ -87,7 +87,13 @@ async def search_article_ids(
     else:
         sql, params = _sqlite_search(query)
     hidden = sorted(set(hidden_source_ids))
-    where_hidden = " AND (a.source_id IS NULL OR a.source_id NOT IN :hidden)" if hidden else ""
+    # A story a hidden (private) source shares with another source stays findable through the other one.
+    where_hidden = (
+        " AND (a.source_id IS NULL OR a.source_id NOT IN :hidden OR EXISTS (SELECT 1 FROM article_sources c "
+        "WHERE c.article_id = a.id AND c.source_id NOT IN :hidden))"
+        if hidden
+        else ""
+    )
     statement = text(sql.format(hidden=where_hidden))
     if hidden:
         statement = statement.bindparams(bindparam("hidden", expanding=True))
@@ -155,7 +161,13 @@ async def latest_articles(
     """The newest articles (by id, as /headlines lists them), those of `hidden_source_ids` left out."""
     query = select(Article).order_by(Article.id.desc()).limit(limit)
     if hidden_source_ids:
-        query = query.where(or_(Article.source_id.is_(None), Article.source_id.not_in(sorted(set(hidden_source_ids)))))
+        hidden = sorted(set(hidden_source_ids))
+        carried_elsewhere = (
+            select(ArticleSource.article_id)
+            .where(ArticleSource.article_id == Article.id, ArticleSource.source_id.not_in(hidden))
+            .exists()
+        )
+        query = query.where(or_(Article.source_id.is_(None), Article.source_id.not_in(hidden), carried_elsewhere))
     return list(await session.scalars(query))
 
 

@@ -4,6 +4,7 @@ following the chat's sources, exactly once after a kill -9 of the sender). Both 
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,8 @@ from sqlalchemy import select, update
 
 from bot.app import alert_service, run_delivery_check
 from fakebot import FakeBotAPI
+from model.alert_index import AlertIndex, IndexedAlert
+from model.terms import MatchText, parse_term, passes
 from storage import follows as follow_repo
 from storage.models import AlertMatch, Delivery, Subscriber
 from tests.conftest import TEST_TOKEN, Clock, RunningBot, make_settings, start_bot
@@ -246,23 +249,47 @@ async def test_alerts_reach_chats_without_bulletins_but_not_chats_that_blocked_t
         ]
 
 
-async def test_alerts_follow_the_chats_sources(alert_bot: RunningBot, server: FeedServer, tmp_path: Path) -> None:
+async def test_alerts_follow_the_chats_sources_but_not_its_keyword_filter(
+    alert_bot: RunningBot, server: FeedServer
+) -> None:
     bot = alert_bot
     await bot.ask(1, "/alert football")
     await bot.ask(2, "/alert football")
+    await bot.ask(2, "/filter -football")  # its bulletins leave football out; its alerts do not
     kept = await add_feed(bot, server, "/kept.xml", ("k0", "Cooking tips"))
     dropped = await add_feed(bot, server, "/dropped.xml", ("d0", "Gardening tips"))
+    await bot.ask(1, f"/unfollow {dropped}")
     async with bot.db.session() as session:
-        chat1 = await session.scalar(select(Subscriber).where(Subscriber.chat_id == 1))
-        assert chat1 is not None
-        assert await follow_repo.unfollow(session, chat1, dropped)
+        chat1 = await chat_row(bot, 1)
+        assert (await follow_repo.followed_sources(session, [chat1.id]))[chat1.id] == {kept}
     await poll(bot, server, dropped, "/dropped.xml", ("d1", "Football: cup final tonight"))
     await poll(bot, server, kept, "/kept.xml", ("k1", "Football transfer news"))
     await check(bot)
     [to_one] = alerts_to(bot, 1)
     assert "Football transfer news" in to_one and "cup final" not in to_one
-    [to_two] = alerts_to(bot, 2)  # chat 2 reads every source
+    [to_two] = alerts_to(bot, 2)  # chat 2 reads every source, and its filter does not apply
     assert "Football transfer news" in to_two and "cup final" in to_two
+
+
+async def test_the_running_bot_matches_alerts_as_they_are_now(alert_bot: RunningBot, server: FeedServer) -> None:
+    """The poller's index of alerts follows every change, also when SQLite gives a new alert the id of the one
+    just removed and the clock has not moved."""
+    bot = alert_bot
+    await bot.ask(1, "/alert comet")
+    source_id = await add_feed(bot, server, "/sky.xml", ("1", "Comet seen"))
+    await bot.ask(1, "/alert off 1")
+    await bot.ask(1, "/alert meteor")  # the same id on SQLite, the same clock
+    await poll(bot, server, source_id, "/sky.xml", ("2", "Comet fades"), ("3", "Meteor shower tonight"))
+    await bot.ask(1, "/alert eclipse")
+    await poll(bot, server, source_id, "/sky.xml", ("4", "Eclipse in March"), ("5", "Comet returns"))
+    await check(bot)
+    [told] = alerts_to(bot, 1)
+    assert [line for line in told.split("\n") if line[:1].isdigit() or line.startswith("🔔")] == [
+        "🔔 Alert: meteor",
+        "1. Meteor shower tonight",
+        "🔔 Alert: eclipse",
+        "2. Eclipse in March",
+    ]  # "Comet seen" matched the removed alert: its waiting match went with it
 
 
 async def _ingest(tmp_path: Path, env: dict[str, str], title: str) -> None:
@@ -308,3 +335,76 @@ async def test_an_ingested_article_alerts_every_chat_and_arrives_exactly_once_af
         async with second.db.session() as session:
             rows = [(d.kind, d.status, d.attempts) for d in await session.scalars(select(Delivery))]
         assert rows == [("alert", "sent", 2)]
+
+
+async def test_cron_mode_writes_and_sends_the_alerts_due(
+    fake_api: FakeBotAPI, db_url: str, clock: Clock, tmp_path: Path
+) -> None:
+    """`newsbot bulletin send` (no running bot, BULLETIN_CHECK_INTERVAL=0) writes the waiting alert messages too."""
+    async with start_bot(fake_api, db_url, clock) as running:
+        await running.ask(6, "/alert volcano")
+    env = clean_env(DATABASE_URL=db_url, BOT_TOKEN=TEST_TOKEN, TELEGRAM_API_URL=fake_api.url)
+    await _ingest(tmp_path, env, "Volcano erupts near the capital")
+    code, out, err = await newsbot("bulletin", "send", cwd=tmp_path, env=env)
+    assert code == 0, err
+    assert "sent=1" in out
+    [alert] = alerts_to(fake_api, 6)
+    assert alert.startswith("🔔 Alert: volcano\n\n1. Volcano erupts near the capital\n")
+
+
+# ---------------------------------------------------------------------------- the index against brute force
+
+
+def test_the_index_finds_exactly_the_alerts_that_pass() -> None:
+    """Every alert tested against every text with model.terms.passes, and the index, agree."""
+    rng = random.Random(7)
+    words = ["bank", "banks", "central", "rate", "rates", "oil", "sport", "café", "東", "京", "a", "of"]
+    written: list[str] = []
+    for _ in range(400):
+        kind = rng.random()
+        if kind < 0.4:
+            written.append(rng.choice(words))
+        elif kind < 0.6:
+            written.append(rng.choice(words)[: rng.randint(1, 4)] + "*")
+        else:
+            phrase = " ".join(rng.choice(words) for _ in range(rng.randint(2, 4)))
+            written.append(f'"{phrase}{"*" if rng.random() < 0.3 else ""}"')
+    alerts = []
+    for alert_id in range(1, 301):
+        terms = [parse_term(rng.choice(written)) for _ in range(rng.randint(1, 3))]
+        if rng.random() < 0.3:
+            terms.append(parse_term("-" + rng.choice(written)))
+        alerts.append(IndexedAlert(alert_id, alert_id % 17, tuple(terms)))
+    index = AlertIndex(alerts[:150])
+    index.add(alerts[150:])
+    found = 0
+    for _ in range(200):
+        text = MatchText.of(
+            " ".join(rng.choice(words) for _ in range(rng.randint(0, 12))),
+            " ".join(rng.choice(words) + rng.choice(["", ",", "."]) for _ in range(rng.randint(0, 30))),
+        )
+        expected = [alert for alert in alerts if any(not t.exclude for t in alert.terms) and passes(alert.terms, text)]
+        assert index.match(text) == expected
+        found += len(expected)
+    assert 1000 < found < 200 * 300 * 0.9  # neither nothing nor everything: the cases are mixed
+
+
+# ---------------------------------------------------------------------------- the alert message
+
+
+def test_an_alert_message_of_many_long_headlines_and_terms_fits_one_telegram_message() -> None:
+    from types import SimpleNamespace
+
+    from compose.alerts import render_alert
+    from compose.html import MESSAGE_LIMIT
+    from fakebot.html import parse_html, utf16_len
+
+    def article(n: int) -> SimpleNamespace:
+        return SimpleNamespace(id=2_000_000_000 + n, title=f"<b>Headline {n} & " + "ü𝔘 " * 300, source="S" * 200)
+
+    sections = [(['"' + "word " * 18 + 'end"'] * 10, [article(2 * n), article(2 * n + 1)]) for n in range(10)]
+    text = render_alert(sections)  # type: ignore[arg-type]
+    parsed = parse_html(text)  # Telegram would take it
+    assert utf16_len(parsed.text) <= MESSAGE_LIMIT
+    assert parsed.text.count("🔔 Alert: ") == 10 and "<b>Headline 19 &" in parsed.text
+    assert "/read_2000000019" in parsed.text

@@ -156,6 +156,18 @@ async def test_a_users_own_feed_is_private_to_the_chats_that_follow_it(bot: Runn
         assert reply.visible_text.startswith("No source matches")
     # The story the private feed shares with a public one stays Bob's to read.
     assert "Harbour FC wins the cup" in await headlines(bot, BOB)
+    # Nor do search and inline mode find the private feed's own articles for anyone but its followers.
+    [found] = await bot.ask(ANN, "/search memo")
+    assert "Private memo leaks" in found.visible_text
+    [found] = await bot.ask(BOB, "/search memo")
+    assert "Private memo leaks" not in found.visible_text and found.visible_text.startswith("Nothing matches memo.")
+    [found] = await bot.ask(BOB, "/search harbour cup")
+    assert "Harbour FC wins the cup" in found.visible_text
+    for user, query in ((BOB, "memo"), (BOB, "")):
+        answer = await bot.api.wait_for_inline_answer(bot.api.user_sends_inline_query(user, query))
+        assert "Private memo leaks" not in [result.title for result in answer.results]
+    answer = await bot.api.wait_for_inline_answer(bot.api.user_sends_inline_query(ANN, "memo"))
+    assert [result.title for result in answer.results] == ["Private memo leaks"]
     # Admins see it, marked, and can make it public.
     [admin_view] = await bot.ask(ADMIN, "/sources")
     assert "#3 Ann's Digest" in admin_view.visible_text and "🔒 private" in admin_view.visible_text

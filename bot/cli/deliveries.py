@@ -31,7 +31,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 async def bulletin_send(settings: Settings, *, everyone: bool) -> int:
-    from bot.app import build_bulletin_service
+    from bot.app import alert_service, build_bulletin_service, run_delivery_check
     from bot.runner import prepare_database
     from storage.session import Database
 
@@ -45,7 +45,8 @@ async def bulletin_send(settings: Settings, *, everyone: bool) -> int:
             loop.add_signal_handler(signum, service.request_stop)
         try:
             broadcast = await service.prepare_for_everyone() if everyone else 0
-            summary = await service.run_due()
+            # Cron mode does what the bot's job does: the alert messages due, then the bulletins.
+            summary = await run_delivery_check(service, alert_service(settings, db))
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
