@@ -335,3 +335,13 @@ async def test_bulletins_obey_each_chats_selection(bot: RunningBot, server: Feed
     async with bot.db.session() as session:
         marks = {s.chat_id: s.last_article_id for s in await session.scalars(select(Subscriber))}
     assert marks[ANN] == marks[BOB] == 5  # both looked at every new article
+
+
+async def test_bulletin_now_obeys_the_selection_and_says_so(bot: RunningBot, server: FeedServer) -> None:
+    await add_public_sources(bot, server)
+    await bot.ask(ANN, "/filter storm")
+    [bulletin] = await bot.ask(ANN, "/bulletin")
+    assert titles(bulletin.visible_text) == ["Storm closes northern ports"]
+    assert bulletin.visible_text.endswith("🔎 Your selection: keywords")
+    [bulletin] = await bot.ask(BOB, "/bulletin")
+    assert len(titles(bulletin.visible_text)) == 5 and "Your selection" not in bulletin.visible_text
