@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "MAX_TERM_CHARS",
+    "TYPOGRAPHIC_QUOTES",
     "MatchText",
     "Term",
     "TermError",
@@ -39,6 +40,9 @@ __all__ = [
 ]
 
 MAX_TERM_CHARS = 100
+
+# Phones turn straight quotes into typographic ones as people type; terms are written with the straight kind.
+TYPOGRAPHIC_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "＂": '"'})
 
 # The marks folding drops: accents and points of the Latin, Greek, Cyrillic, Hebrew and Arabic scripts. The
 # marks of the Indic and other scripts are parts of their letters (a virama changes the word) and stay.
@@ -161,7 +165,7 @@ def _join(words: Sequence[str]) -> str:
 
 def parse_term(text: str) -> Term:
     """One term: ``word``, ``word*``, ``"a phrase"`` or ``"a phras*"``, with an optional leading + or -."""
-    text = text.strip()
+    text = text.translate(TYPOGRAPHIC_QUOTES).strip()
     if not text:
         raise TermError("empty term")
     if len(text) > MAX_TERM_CHARS:
@@ -194,6 +198,7 @@ def parse_term(text: str) -> Term:
 
 def parse_terms(text: str) -> list[Term]:
     """Space-separated terms (double quotes group a phrase), each once, in the order written."""
+    text = text.translate(TYPOGRAPHIC_QUOTES)
     found: list[Term] = []
     index, end = 0, len(text)
     while index < end:

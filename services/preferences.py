@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from model.terms import Term, TermError, parse_term, parse_terms
+from model.terms import TYPOGRAPHIC_QUOTES, Term, TermError, parse_term, parse_terms
 from model.topics import clean_topic, topic_digest, topic_key
 from storage import articles as article_repo
 from storage.models import Subscriber
@@ -24,9 +24,6 @@ MAX_LISTED_TOPICS = 20
 MAX_CHOSEN_TOPICS = 20
 MAX_FILTER_TERMS = 20
 MAX_TOPIC_ARGUMENT = 500  # characters after /topics
-
-# Clients turn straight quotes into typographic ones as people type; terms use the straight kind.
-_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "＂": '"'})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +59,7 @@ def chosen_keys(subscriber: Subscriber) -> set[str]:
 
 def split_topic_names(text: str) -> list[str]:
     """`/topics` arguments: comma-separated names when there is a comma, else quoted names and single words."""
-    text = text.translate(_QUOTES)
+    text = text.translate(TYPOGRAPHIC_QUOTES)
     if "," in text:
         return [part.strip().strip('"') for part in text.split(",") if part.strip().strip('"')]
     names: list[str] = []
@@ -150,7 +147,7 @@ def add_filter_terms(subscriber: Subscriber, text: str) -> list[Term]:
 
     Raises FilterError (nothing changes) for an unusable term or when the filter would hold too many."""
     try:
-        wanted = parse_terms(text.translate(_QUOTES))
+        wanted = parse_terms(text)
     except TermError as exc:
         raise FilterError(str(exc)) from None
     if not wanted:
@@ -169,7 +166,7 @@ def add_filter_terms(subscriber: Subscriber, text: str) -> list[Term]:
 def remove_filter_term(subscriber: Subscriber, text: str) -> Term | None:
     """Remove the term written in `text` (with or without its + or -); the term removed, or None."""
     try:
-        target = parse_term(text.translate(_QUOTES))
+        target = parse_term(text)
     except TermError as exc:
         raise FilterError(str(exc)) from None
     current = filter_terms(subscriber)

@@ -192,3 +192,8 @@ def test_a_hostile_term_against_a_hostile_text_is_answered() -> None:
     assert text.contains(parse_term('"' + "a " * 48 + 'a*"'))
     assert not text.contains(parse_term('"' + "a " * 48 + 'b*"'))
     assert not passes([almost, parse_term("zzz*")], text)
+
+
+def test_typographic_quotes_that_phones_type_group_a_phrase_like_straight_ones() -> None:
+    assert parse_terms("“central bank” -«sport news»") == parse_terms('"central bank" -"sport news"')
+    assert parse_term("„central bank“").display() == '"central bank"'
