@@ -55,6 +55,18 @@ def headlines_keyboard(
     return InlineKeyboardMarkup(rows)
 
 
+def headline_metas(articles: Sequence[ArticleLike], now: datetime) -> list[str]:
+    """Each article's line under its title: 'source · age · /read_<id>' (plain text)."""
+    return [
+        join_meta(
+            clean_source(article.source),
+            format_age(article.published_at or article.ingested_at, now),
+            read_command(article.id),
+        )
+        for article in articles
+    ]
+
+
 def render_headlines(
     articles: Sequence[ArticleLike],
     *,
@@ -75,14 +87,7 @@ def render_headlines(
     if len(articles) > MAX_HEADLINES:
         raise ValueError(f"at most {MAX_HEADLINES} headlines fit in one message, got {len(articles)}")
     titles = [clean_title(article.title) for article in articles]
-    metas = [
-        join_meta(
-            clean_source(article.source),
-            format_age(article.published_at or article.ingested_at, now),
-            read_command(article.id),
-        )
-        for article in articles
-    ]
+    metas = headline_metas(articles, now)
     keyboard = headlines_keyboard(articles, start_index=start_index, more=more)
     text = render_numbered(HEADING, titles, metas, start_index=start_index, limit=limit, footer_html=note)
     return text, keyboard

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InlineQueryResultArticle, InputTextMessageContent
 
-from compose._listing import clean_source, clean_title, join_meta, read_command, render_numbered
+from compose._listing import clean_source, clean_title, join_meta, render_numbered
 from compose.buttons import MoreResults
-from compose.headlines import MORE_LABEL, format_age, headlines_keyboard
+from compose.headlines import MORE_LABEL, format_age, headline_metas, headlines_keyboard
 from compose.html import MESSAGE_LIMIT, escape
 from compose.text import truncate
 from compose.types import ArticleLike
@@ -66,14 +66,7 @@ def render_search_results(
         return no_results_text(query_text), None
     heading = f"<b>Search:</b> <i>{_shown_query(query_text)}</i>"
     titles = [clean_title(article.title) for article in articles]
-    metas = [
-        join_meta(
-            clean_source(article.source),
-            format_age(article.published_at or article.ingested_at, now),
-            read_command(article.id),
-        )
-        for article in articles
-    ]
+    metas = headline_metas(articles, now)
     text = render_numbered(heading, titles, metas, start_index=start_index, limit=MESSAGE_LIMIT)
     rows = [list(row) for row in headlines_keyboard(articles, start_index=start_index).inline_keyboard]
     if more is not None:
