@@ -49,3 +49,8 @@ PLAIN_TEXT = "I answer commands. Try /headlines for the latest news, /subscribe 
 def unknown_command_text(name: str) -> str:
     """The answer to a command no feature knows; `name` is the command as typed (outside text)."""
     return f"Sorry, I don't know {escape(name[:64])}. /help lists what I can do."
+
+
+GROUP_ADMINS_ONLY = (
+    "Only this group's admins can change its settings. Reading (/headlines, /read, /search) is open to all."
+)

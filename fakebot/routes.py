@@ -108,6 +108,7 @@ class BotApiRoutes(FaultInjection):
             "answerinlinequery": self._answer_inline_query,
             "deletemessage": self._delete_message,
             "sendchataction": self._send_chat_action,
+            "getchatmember": self._get_chat_member,
             "close": self._close,
             "logout": self._close,
         }
@@ -702,6 +703,28 @@ class BotApiRoutes(FaultInjection):
         if self._user_messages.pop((chat_id, message_id), None) is not None:
             return True
         raise bad_request("message to delete not found")
+
+    async def _get_chat_member(self, params: JSONDict) -> JSONDict:
+        """The user's membership as Telegram gives it: the fields each status carries (python-telegram-bot
+        builds its ChatMember subclass from them)."""
+        chat_id = self._chat_id(params)
+        user_id = params.get("user_id")
+        if not isinstance(user_id, int) or isinstance(user_id, bool):
+            raise bad_request("user_id must be a number")
+        status = self.member_status(chat_id, user_id)
+        member: JSONDict = {"status": status, "user": {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}}
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":
+            member.update(
+                {right: True for right in ("can_manage_chat", "can_delete_messages", "can_invite_users",
+                                           "can_change_info", "can_restrict_members", "can_manage_video_chats",
+                                           "can_post_stories", "can_edit_stories", "can_delete_stories")},
+                can_be_edited=False, is_anonymous=False, can_promote_members=False,
+            )  # fmt: skip
+        elif status == "kicked":
+            member["until_date"] = 0
+        return member
 
     async def _send_chat_action(self, params: JSONDict) -> bool:
         if self.latency > 0:

@@ -17,6 +17,14 @@ from .records import CallbackAnswer, InlineAnswer, JSONDict, RequestRecord, Sent
 __all__ = ["DEFAULT_GROUP_USER_ID", "FakeBotState", "Signal"]
 
 DEFAULT_GROUP_USER_ID = 100_000_001
+# Who sends an anonymous group admin's messages (Telegram's own bot account).
+GROUP_ANONYMOUS_BOT: JSONDict = {
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
+MEMBER_STATUSES = frozenset({"creator", "administrator", "member", "left", "kicked"})
 
 _COMMAND_RE = re.compile(r"/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?!\S)")
 
@@ -93,6 +101,7 @@ class FakeBotState:
         self._user_messages: dict[tuple[int, int], JSONDict] = {}
         self._chats: dict[int, JSONDict] = {}
         self._chat_usernames: dict[str, int] = {}
+        self._members: dict[tuple[int, int], str] = {}  # (chat id, user id) -> status, for getChatMember
         self._updates: deque[tuple[int, JSONDict]] = deque()
         self._pending_callbacks: dict[str, tuple[int, int, str]] = {}
         self.inline_answers: list[InlineAnswer] = []
@@ -145,6 +154,16 @@ class FakeBotState:
             chat["username"] = username.lstrip("@")
             self._chat_usernames[username.lstrip("@").lower()] = chat_id
         self._chats[chat_id] = chat
+
+    def set_chat_member(self, chat_id: int, user_id: int, status: str) -> None:
+        """What getChatMember answers for this user in this chat: "creator", "administrator", "member", "left" or
+        "kicked" (anyone not set is a "member")."""
+        if status not in MEMBER_STATUSES:
+            raise ValueError(f"unknown member status {status!r}: one of {sorted(MEMBER_STATUSES)}")
+        self._members[(chat_id, user_id)] = status
+
+    def member_status(self, chat_id: int, user_id: int) -> str:
+        return self._members.get((chat_id, user_id), "member")
 
     def _chat_dict(self, chat_id: int) -> JSONDict:
         chat = self._chats.get(chat_id)
@@ -234,9 +253,11 @@ class FakeBotState:
         chat_type: str = "private",
         chat_title: str | None = None,
         language_code: str | None = "en",
+        anonymous: bool = False,
     ) -> int:
         """Queue a text message from a user (with a bot_command entity when it starts with a command).
-        Returns the update_id."""
+        `anonymous`: in a group, sent by an anonymous admin, as Telegram shows them: `sender_chat` is the group
+        itself and `from` is @GroupAnonymousBot. Returns the update_id."""
         if chat_type == "private":
             uid = chat_id if user_id is None else user_id
             chat: JSONDict = {"id": chat_id, "type": "private", "first_name": first_name}
@@ -250,6 +271,9 @@ class FakeBotState:
         message: JSONDict = {"message_id": message_id, "date": unix_now(), "chat": dict(chat), "text": text}
         if chat_type == "channel":
             message["sender_chat"] = dict(chat)
+        elif anonymous and chat_type != "private":
+            message["sender_chat"] = dict(chat)
+            message["from"] = dict(GROUP_ANONYMOUS_BOT)
         else:
             message["from"] = self._user(uid, first_name, username, language_code)
         command = _COMMAND_RE.match(text)

@@ -21,7 +21,7 @@ from compose.alerts import (
     too_many_terms_text,
 )
 from compose.buttons import RemoveAlert, parse_int
-from handlers.common import chat_button, command, reply_html, subscriber_for
+from handlers.common import chat_button, command, group_admins_only, may_change_settings, reply_html, subscriber_for
 from handlers.context import NewsContext
 from services.alerts import (
     MAX_ALERTS,
@@ -58,6 +58,8 @@ def refusal_text(refusal: AlertRefused) -> str:
 
 async def alert(update: Update, context: NewsContext) -> None:
     args = context.args or []
+    if args and not await may_change_settings(update, context):
+        return
     if args and args[0].lower() == "off":
         await _remove_numbered(update, context, args[1:])
         return
@@ -122,5 +124,5 @@ async def on_remove_button(update: Update, context: NewsContext) -> None:
 def handlers() -> list[BaseHandler[Update, NewsContext, None]]:
     return [
         command("alert", alert),
-        CallbackQueryHandler(chat_button(on_remove_button), pattern=RemoveAlert.pattern()),
+        CallbackQueryHandler(chat_button(group_admins_only(on_remove_button)), pattern=RemoveAlert.pattern()),
     ]

@@ -11,8 +11,9 @@ from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import CommandHandler, filters
 
-from compose.replies import NOT_HERE
+from compose.replies import GROUP_ADMINS_ONLY, NOT_HERE
 from handlers.context import NewsContext
+from handlers.group_admins import in_group, sent_as_the_group
 from services.subscriptions import ChatInfo, chat_subscriber
 from storage.models import Subscriber
 
@@ -39,6 +40,36 @@ def admins_only(callback: Callback, *, refusal: str) -> Callback:
             await reply_html(update, refusal)
             return
         await callback(update, context)
+
+    return guarded
+
+
+async def may_change_settings(update: Update, context: NewsContext) -> bool:
+    """True when the sender may change this chat's settings: anyone in a private chat, an admin of a group (an
+    anonymous admin too). Otherwise the sender is told why, and nothing is to be changed."""
+    if not in_group(update) or sent_as_the_group(update):
+        return True
+    chat, user = update.effective_chat, update.effective_user
+    assert chat is not None
+    query = update.callback_query
+    if user is not None and await context.services.group_admins.is_admin(
+        context.bot, chat.id, user.id, fresh=query is not None
+    ):
+        return True
+    if query is not None:
+        await query.answer(GROUP_ADMINS_ONLY, show_alert=True)
+    else:
+        await reply_html(update, GROUP_ADMINS_ONLY)
+    return False
+
+
+def group_admins_only(callback: Callback) -> Callback:
+    """The handler changes the chat's settings: in groups, for its admins only (may_change_settings)."""
+
+    @functools.wraps(callback)
+    async def guarded(update: Update, context: NewsContext) -> None:
+        if await may_change_settings(update, context):
+            await callback(update, context)
 
     return guarded
 

@@ -6,11 +6,12 @@ Defined here, below `bot/`: the handlers use these types, and `bot.app` fills th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time
 
 from telegram.ext import CallbackContext, ExtBot
 
+from handlers.group_admins import GroupAdmins
 from services.bulletins import BulletinService
 from services.feeds import FeedService
 from storage.session import Database
@@ -34,6 +35,7 @@ class BotServices:
     bulletins: BulletinService
     feeds: FeedService
     clock: Callable[[], datetime]  # UTC now; tests substitute their own
+    group_admins: GroupAdmins = field(default_factory=GroupAdmins)  # who may change a group's settings
 
 
 SERVICES_KEY = "services"  # the one place bot_data is keyed by a string

@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import BaseHandler
 
 from compose.filters import FILTER_CLEARED, filter_changed_text, filter_error_text, no_such_term_text, render_filter
-from handlers.common import command, reply_html, subscriber_for
+from handlers.common import command, may_change_settings, reply_html, subscriber_for
 from handlers.context import NewsContext
 from services import preferences
 
@@ -19,6 +19,8 @@ async def filter_command(update: Update, context: NewsContext) -> None:
     argument = message.text.partition(" ")[2].strip()
     if len(argument) > MAX_FILTER_ARGUMENT:
         await reply_html(update, filter_error_text("that is too long"))
+        return
+    if argument and not await may_change_settings(update, context):
         return
     verb, _, rest = argument.partition(" ")
     async with context.db.session() as session:

@@ -37,7 +37,16 @@ from compose.sources import (
     too_many_sources_text,
     unfollowed_text,
 )
-from handlers.common import admins_only, chat_button, command, edit_in_place, reply_html, subscriber_for
+from handlers.common import (
+    admins_only,
+    chat_button,
+    command,
+    edit_in_place,
+    group_admins_only,
+    may_change_settings,
+    reply_html,
+    subscriber_for,
+)
 from handlers.context import NewsContext
 from services import following
 from services.feeds import SourceError
@@ -165,6 +174,8 @@ async def on_sources_button(update: Update, context: NewsContext) -> None:
     if button is None:
         await query.answer(STALE_BUTTON)
         return
+    if not await may_change_settings(update, context):
+        return
     async with context.db.session() as session:
         subscriber = await subscriber_for(session, update, context)
         found = await following.lookup(session, subscriber, str(button.source_id))
@@ -238,11 +249,11 @@ async def unpublish(update: Update, context: NewsContext) -> None:
 def handlers() -> list[BaseHandler[Update, NewsContext, None]]:
     return [
         command("sources", list_sources),
-        command("follow", follow_command),
-        command("unfollow", unfollow_command),
+        command("follow", group_admins_only(follow_command)),
+        command("unfollow", group_admins_only(unfollow_command)),
         # Adding fetches the feed and its pages: run it as its own task so other updates are not held up.
-        command("add", add_own, block=False),
-        command("remove", remove_own),
+        command("add", group_admins_only(add_own), block=False),
+        command("remove", group_admins_only(remove_own)),
         command("addsource", admins_only(add_source, refusal=REFUSAL), block=False),
         command("removesource", admins_only(remove_source, refusal=REFUSAL)),
         command("publish", admins_only(publish, refusal=REFUSAL)),

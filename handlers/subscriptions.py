@@ -27,7 +27,7 @@ from compose.subscriptions import (
     timezone_set_text,
     unknown_timezone_text,
 )
-from handlers.common import chat_button, command, edit_in_place, reply_html, subscriber_for
+from handlers.common import chat_button, command, edit_in_place, group_admins_only, reply_html, subscriber_for
 from handlers.context import NewsContext
 from services.schedule import parse_time_of_day, user_timezone
 from services.subscriptions import (
@@ -151,10 +151,10 @@ async def on_settings_button(update: Update, context: NewsContext) -> None:
 
 def handlers() -> list[BaseHandler[Update, NewsContext, None]]:
     return [
-        command("subscribe", subscribe),
-        command("unsubscribe", unsubscribe),
-        command("timezone", set_timezone),
+        command("subscribe", group_admins_only(subscribe)),
+        command("unsubscribe", group_admins_only(unsubscribe)),
+        command("timezone", group_admins_only(set_timezone)),
         command("settings", show_settings),
-        CallbackQueryHandler(chat_button(on_subscribe_button), pattern=Subscribe.pattern()),
-        CallbackQueryHandler(chat_button(on_settings_button), pattern=SETTINGS_BUTTONS),
+        CallbackQueryHandler(chat_button(group_admins_only(on_subscribe_button)), pattern=Subscribe.pattern()),
+        CallbackQueryHandler(chat_button(group_admins_only(on_settings_button)), pattern=SETTINGS_BUTTONS),
     ]

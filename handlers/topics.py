@@ -16,7 +16,15 @@ from compose.topics import (
     topics_set_text,
     unknown_topics_text,
 )
-from handlers.common import chat_button, command, edit_in_place, reply_html, subscriber_for
+from handlers.common import (
+    chat_button,
+    command,
+    edit_in_place,
+    group_admins_only,
+    may_change_settings,
+    reply_html,
+    subscriber_for,
+)
 from handlers.context import NewsContext
 from services import preferences
 
@@ -27,6 +35,8 @@ async def topics(update: Update, context: NewsContext) -> None:
     argument = message.text.partition(" ")[2].strip()
     if len(argument) > preferences.MAX_TOPIC_ARGUMENT:
         await reply_html(update, TOPICS_TOO_LONG)
+        return
+    if argument and not await may_change_settings(update, context):
         return
     async with context.db.session() as session:
         subscriber = await subscriber_for(session, update, context)
@@ -68,5 +78,5 @@ async def on_topic_button(update: Update, context: NewsContext) -> None:
 def handlers() -> list[BaseHandler[Update, NewsContext, None]]:
     return [
         command("topics", topics),
-        CallbackQueryHandler(chat_button(on_topic_button), pattern=any_of(AllTopics, ToggleTopic)),
+        CallbackQueryHandler(chat_button(group_admins_only(on_topic_button)), pattern=any_of(AllTopics, ToggleTopic)),
     ]

@@ -437,6 +437,7 @@ async def test_persistent_failures_end_as_failed_rows(bot: RunningBot) -> None:
 
 async def test_group_migrated_to_supergroup_gets_its_bulletin_at_the_new_id(bot: RunningBot) -> None:
     bot.clock.set(at(2026, 11, 27, 6, 0))
+    bot.api.set_chat_member(-500, 1, "creator")
     await bot.ask(-500, "/subscribe@" + bot.api.bot_username + " 07:00", chat_type="group", user_id=1)
     await add_articles(bot.db, "Story")
     bot.api.fail_chat(-500, "migrate", migrate_to=-1009999)

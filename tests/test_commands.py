@@ -236,6 +236,7 @@ async def test_groups_answer_addressed_commands_and_ignore_the_rest(bot: Running
     bot.api.user_sends_text(group, "/help@some_other_bot", chat_type="group", user_id=5)
     bot.api.user_sends_text(group, "/weather", chat_type="group", user_id=5)
     await bot.api.wait_until_updates_consumed()
+    bot.api.set_chat_member(group, 5, "administrator")  # a group's settings are its admins' to change
     [reply] = await bot.ask(group, f"/subscribe@{name} 08:00", chat_type="group", user_id=5)
     assert len(bot.api.sent(group)) == before + 1  # only the subscribe reply
     assert reply.visible_text.startswith("✅ Subscribed. Bulletins at 08:00")
