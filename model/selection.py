@@ -12,6 +12,12 @@ from model.terms import MatchText, Term, passes
 from model.topics import topic_key
 
 
+def reads_source(carriers: Collection[int], followed: frozenset[int]) -> bool:
+    """Whether a chat following `followed` reads an article carried by `carriers`: when one of them is followed,
+    or when no feed carried it (ingested text, which every chat reads)."""
+    return not carriers or not followed.isdisjoint(carriers)
+
+
 @dataclass(frozen=True, slots=True)
 class Selection:
     """One chat's reading choice. Chats with equal selections read the same articles (bulletins are rendered
@@ -33,7 +39,7 @@ class Selection:
         return Selection(self.sources)
 
     def admits(self, article: ArticleFacts) -> bool:
-        if article.carriers and not (article.carriers & self.sources):
+        if not reads_source(article.carriers, self.sources):
             return False
         if self.topics and not (article.topic_keys & self.topics):
             return False

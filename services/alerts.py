@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from compose.alerts import render_alert
 from model.alert_index import AlertIndex, IndexedAlert
+from model.selection import reads_source
 from model.terms import MatchText, Term, TermError, parse_term, parse_terms
 from storage import alerts as alert_repo
 from storage import deliveries as delivery_repo
@@ -178,7 +179,7 @@ class AlertMatcher:
             source_id = by_id[article_id].source_id
             if source_id is not None:
                 sources.add(source_id)
-            if sources and not sources & follows.get(chat, frozenset()):
+            if not reads_source(sources, follows.get(chat, frozenset())):
                 continue  # a source the chat does not read
             matches.append(alert_repo.NewMatch(chat, article_id, alert_id))
         await alert_repo.insert_matches(session, matches, now=now)
