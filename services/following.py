@@ -101,11 +101,6 @@ class Added:
     newly_followed: bool
 
 
-async def private_follow_count(session: AsyncSession, subscriber: Subscriber) -> int:
-    views = await chat_sources(session, subscriber)
-    return sum(1 for view in views if view.following and not view.source.public)
-
-
 async def add_own_feed(
     db: Database, feeds: FeedService, subscriber: Subscriber, url: str, *, max_sources: int
 ) -> Added:
@@ -114,7 +109,7 @@ async def add_own_feed(
     Raises SourceError when the URL is not a feed (nor a page naming one), TooManySources at the cap.
     """
     async with db.session() as session:
-        if await private_follow_count(session, subscriber) >= max_sources:
+        if await follow_repo.private_follow_count(session, subscriber.id) >= max_sources:
             raise TooManySources
     source, first_poll = await feeds.add(url, public=False, added_by=subscriber.chat_id)
     async with db.session() as session:

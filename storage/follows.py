@@ -83,6 +83,17 @@ async def follower_count(session: AsyncSession, source_id: int) -> int:
     return int(count or 0)
 
 
+async def private_follow_count(session: AsyncSession, subscriber_id: int) -> int:
+    """How many private sources (users' own feeds) the chat follows: what MAX_SOURCES_PER_CHAT caps."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(SourceFollow)
+        .join(Source, Source.id == SourceFollow.source_id)
+        .where(SourceFollow.subscriber_id == subscriber_id, Source.public.is_(False))
+    )
+    return int(count or 0)
+
+
 async def record_carriers(session: AsyncSession, pairs: Iterable[tuple[int, int]]) -> None:
     """Remember that these (article_id, source_id) pairs happened: the source carried the story."""
     wanted = set(pairs)
