@@ -28,6 +28,7 @@ class SourceLike(Protocol):
     failing_since: datetime | None
     reported_at: datetime | None
     next_poll_at: datetime | None
+    public: bool  # False: a user's own feed, seen only by the chats that follow it
 
 
 def source_name(source: SourceLike) -> str:
@@ -52,7 +53,7 @@ def _source_block(source: SourceLike, now: datetime, count: int | None) -> str:
     detail = health(source, now) + f" · every {source.interval_minutes} min"
     if count is not None:
         detail += f" · {count} article{'s' if count != 1 else ''}"
-    if not _is_public(source):
+    if not source.public:
         detail += " · 🔒 private (a user's feed: /publish makes it public)"
     lines.append(escape(detail))
     if source.last_error:
@@ -170,10 +171,6 @@ class FollowedSourceLike(Protocol):
     def following(self) -> bool: ...
 
 
-def _is_public(source: SourceLike) -> bool:
-    return bool(getattr(source, "public", True))
-
-
 def render_chat_sources(views: Sequence[FollowedSourceLike], *, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
     """A page of the sources a chat may read, with a follow/unfollow button for each and paging buttons."""
     if not views:
@@ -190,7 +187,7 @@ def render_chat_sources(views: Sequence[FollowedSourceLike], *, page: int) -> tu
     for view in shown:
         source = view.source
         mark = "✅" if view.following else "▫️"
-        private = " · 🔒 private" if not _is_public(source) else ""
+        private = " · 🔒 private" if not source.public else ""
         count = f"{view.articles} article{'s' if view.articles != 1 else ''}"
         lines.append(f"{mark} <b>#{source.id}</b> {escape(truncate(source_name(source), 60))} · {count}{private}")
         name = truncate(source_name(source), 28)
@@ -265,7 +262,7 @@ def own_feed_added_text(source: SourceLike, first_poll: FirstPollLike | None, ne
         verb = "You now follow" if newly_followed else "You already follow"
         return f"{verb} <b>#{source.id}</b> {name}: it was a source already."
     text = source_added_text(source, first_poll)
-    if not _is_public(source):
+    if not source.public:
         text += "\n🔒 Only chats that follow it see it; /remove drops it."
     return text
 

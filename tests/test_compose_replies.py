@@ -49,6 +49,7 @@ class FakeSource:
     failing_since: datetime | None = None
     reported_at: datetime | None = None
     next_poll_at: datetime | None = None
+    public: bool = True
 
 
 @dataclass
