@@ -18,7 +18,8 @@ and measures it in the same rounds, interleaved, so the ratio is between runs on
 
 `--selective F` gives a share F of the subscribers a reading choice, in equal thirds: their own set of sources
 (one of 5 sets), topics (one of 5 choices) or a keyword filter (one of 5). `--backend postgresql` seeds a fresh
-PostgreSQL database on 127.0.0.1 (NEWSBOT_BENCH_POSTGRES overrides the server URL) instead of a SQLite file.
+PostgreSQL database on 127.0.0.1 (NEWSBOT_BENCH_POSTGRES overrides the admin connection, see bench/postgres.py)
+instead of a SQLite file.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from delivery_bench import remove_database  # noqa: E402
+from postgres import database_url, run_as_admin  # noqa: E402
 
 SLOT = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)  # 07:00 in Berlin
 NOW = SLOT + timedelta(seconds=30)
@@ -51,7 +52,6 @@ WORDS = ["markets", "budget", "vote", "storm", "ports", "election", "vaccine", "
 SOURCE_SETS = [[1, 2, 3, 4, 5], [2, 4, 6, 8], [1, 3, 5, 7, 9], [6, 7, 8, 9, 10], [1, 10]]
 TOPIC_CHOICES = [["Economy"], ["Sport", "Health"], ["Politics", "Economy"], ["Weather"], ["Science", "Technology"]]
 FILTERS = [["bank"], ["storm", "-ports"], ['"budget vote"'], ["elect*"], ["-league"]]
-POSTGRES_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 
 
 def article_row(i: int) -> dict[str, Any]:
@@ -164,36 +164,22 @@ async def check(url: str) -> dict[str, int]:
     }
 
 
-async def _admin(statement: str) -> None:
-    from sqlalchemy import text
-
-    from storage.session import create_engine
-
-    server = os.environ.get("NEWSBOT_BENCH_POSTGRES", POSTGRES_SERVER)
-    engine = create_engine(f"{server}/test", isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 def fresh_database(backend: str, workdir: Path, name: str) -> str:
     if backend == "sqlite":
         path = workdir / f"{name}.sqlite"
         remove_database(path)
         return f"sqlite+aiosqlite:///{path}"
     database = f"newsbot_bench_{name.replace('-', '_')}"
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-    asyncio.run(_admin(f'CREATE DATABASE "{database}"'))
-    return f"{os.environ.get('NEWSBOT_BENCH_POSTGRES', POSTGRES_SERVER)}/{database}"
+    asyncio.run(run_as_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    asyncio.run(run_as_admin(f'CREATE DATABASE "{database}"'))
+    return database_url(database)
 
 
 def drop_database(url: str) -> None:
     if url.startswith("sqlite"):
         remove_database(Path(url.removeprefix("sqlite+aiosqlite:///")))
     else:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+        asyncio.run(run_as_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
 
 
 # ------------------------------------------------------------------------------------------------ child

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
 import sys
@@ -32,15 +31,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from postgres import database_url, run_as_admin  # noqa: E402
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from model.search import SearchQuery, parse_query  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import Article  # noqa: E402
 from storage.search import search_article_ids, search_articles  # noqa: E402
-from storage.session import Database, create_engine  # noqa: E402
+from storage.session import Database  # noqa: E402
 
-POSTGRES_ADMIN_URL = os.environ.get("NEWSBOT_BENCH_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 SEED = 20261201
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 TARGET_P95_MS = 50.0
@@ -191,26 +190,17 @@ async def bench_sqlite(count: int, runs: int) -> bool:
             await db.dispose()
 
 
-async def _admin(statement: str) -> None:
-    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 async def bench_postgresql(count: int, runs: int) -> bool:
     name = f"newsbot_search_bench_{uuid.uuid4().hex[:8]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    db = Database.from_url(POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
+    await run_as_admin(f'CREATE DATABASE "{name}"')
+    db = Database.from_url(database_url(name))
     try:
         await upgrade(db.engine)
         seconds = await load(db, count)
         return report("PostgreSQL (tsvector + GIN, ts_rank)", count, seconds, await run_queries(db, runs))
     finally:
         await db.dispose()
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await run_as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def main() -> int:
