@@ -345,3 +345,52 @@ async def test_bulletin_now_obeys_the_selection_and_says_so(bot: RunningBot, ser
     assert bulletin.visible_text.endswith("🔎 Your selection: keywords")
     [bulletin] = await bot.ask(BOB, "/bulletin")
     assert len(titles(bulletin.visible_text)) == 5 and "Your selection" not in bulletin.visible_text
+
+
+async def test_a_long_source_list_pages_and_admins_see_their_own_list_too(bot: RunningBot) -> None:
+    now = datetime.now(UTC)
+    async with bot.db.session() as session:
+        for n in range(1, 11):
+            await source_repo.add_source(session, f"https://feeds.example/{n}.xml", interval_minutes=15, now=now,
+                                         title=f"Feed number {n}")  # fmt: skip
+        await source_repo.add_source(session, "https://feeds.example/own.xml", interval_minutes=15, now=now,
+                                     title="Someone's own", public=False, added_by=ANN)  # fmt: skip
+    [first] = await bot.ask(ANN, "/sources")
+    assert first.visible_text.startswith("Your sources (following 10 of 10) · page 1 of 2")
+    assert "Feed number 8" in first.visible_text and "Feed number 9" not in first.visible_text
+    assert "Someone's own" not in first.visible_text  # private to the chats that follow it
+    [(_, next_page)] = [b for b in first.buttons if b[0] == "Next ›"]
+    await bot.press(ANN, first.message_id, next_page, edit=True)
+    second = bot.api.message(ANN, first.message_id)
+    assert second.visible_text.startswith("Your sources (following 10 of 10) · page 2 of 2")
+    assert "Feed number 9" in second.visible_text and "Feed number 10" in second.visible_text
+    assert [text for text, _ in second.buttons][-1] == "‹ Previous"
+
+    # An admin gets the health view, and their own follow list with `mine`; /unpublish makes a feed private.
+    [health] = await bot.ask(ADMIN, "/sources")
+    assert health.visible_text.startswith("Sources (11)")
+    [mine] = await bot.ask(ADMIN, "/sources mine")
+    assert mine.visible_text.startswith("Your sources (following 10 of 10)")
+    [reply] = await bot.ask(ADMIN, "/unpublish 1")
+    assert reply.visible_text.startswith("🔒 #1 Feed number 1 is private now")
+    [listing] = await bot.ask(BOB, "/sources")
+    assert listing.visible_text.startswith("Your sources (following 9 of 9)")
+    [reply] = await bot.ask(ADMIN, "/publish 99")
+    assert reply.visible_text == "There is no source #99. /sources lists them."
+
+
+async def test_all_topics_button_and_more_past_the_choice(bot: RunningBot, server: FeedServer) -> None:
+    await add_public_sources(bot, server)
+    await bot.ask(ANN, "/topics sport")
+    [listing] = await bot.ask(ANN, "/topics")
+    [(_, everything)] = [b for b in listing.buttons if b[0] == "All topics"]
+    await bot.press(ANN, listing.message_id, everything, edit=True)
+    assert bot.api.message(ANN, listing.message_id).visible_text.startswith(
+        "Topics of the last 7 days\nYou read every topic."
+    )
+    await bot.ask(ANN, "/filter storm")
+    [page] = await bot.ask(ANN, "/headlines all 2")
+    [(_, more)] = [b for b in page.buttons if b[0].startswith("More")]
+    [older] = await bot.press(ANN, page.message_id, more, count=1)
+    assert len(titles(older.visible_text)) == 2  # past the filter, which would give only one article
+    assert older.visible_text.startswith("Latest headlines\n\n3. ")
