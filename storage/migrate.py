@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -23,8 +24,37 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(lambda sync_conn: command.upgrade(alembic_config(sync_conn), revision))
+    await _migrate(engine, lambda sync_conn: command.upgrade(alembic_config(sync_conn), revision))
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    await _migrate(engine, lambda sync_conn: command.downgrade(alembic_config(sync_conn), revision))
+
+
+async def _migrate(engine: AsyncEngine, steps: Callable[[Connection], None]) -> None:
+    """Run migration steps in one transaction.
+
+    SQLite alters a table by copying it and dropping the old copy; with foreign keys on, that drop would cascade
+    to (or null out) every row referring to it. So on SQLite the steps run with foreign keys off, as SQLite's
+    documentation prescribes for schema changes (the pragma only takes effect outside a transaction), and the
+    keys are checked before committing.
+    """
+    async with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await conn.commit()
+        try:
+            async with conn.begin():
+                await conn.run_sync(steps)
+                if sqlite:
+                    broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                    if broken:
+                        raise RuntimeError(f"migration left rows with dangling foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await conn.commit()
 
 
 async def pending_revisions(engine: AsyncEngine) -> list[str]:

@@ -149,9 +149,16 @@ class Subscriber(Base):
     """A chat the bot talks to. Rows are kept when a chat unsubscribes or blocks the bot."""
 
     __tablename__ = "subscribers"
+    __table_args__ = (
+        # One target per chat, and in a forum one per topic as well.
+        Index("uq_subscribers_chat_thread", "chat_id", "thread_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # The forum topic this target is (its message_thread_id); 0: the chat itself (private chat, group, channel,
+    # or a forum's General topic).
+    thread_id: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     chat_type: Mapped[str] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(300), default="")
     language: Mapped[str | None] = mapped_column(String(20))
@@ -175,6 +182,11 @@ class Subscriber(Base):
     filter_terms: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     # When the chat's last alert message was prepared (alerts closer together than ALERT_MIN_INTERVAL are bundled).
     last_alert_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A channel's: the user who made the bot post there, who manages it from their private chat (/channels).
+    managed_by: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    # A private chat's: the channel whose settings its commands change, until `acting_until` (/channels, /done).
+    acting_for_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"))
+    acting_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     times: Mapped[list[BulletinTime]] = relationship(
         back_populates="subscriber",
@@ -218,6 +230,8 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     chat_id: Mapped[int] = mapped_column(BigInteger)
+    # The forum topic it goes to (NULL: the chat itself).
+    thread_id: Mapped[int | None] = mapped_column(Integer)
     # "scheduled", "manual" (/bulletin) or "broadcast" (bulletin send --all).
     kind: Mapped[str] = mapped_column(String(20))
     # The scheduled instant this bulletin stands for (NULL for manual and broadcast ones).

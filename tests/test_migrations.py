@@ -1,5 +1,4 @@
-"""Migration 0004 (articles' page_tries_left) on a fresh database of each backend: up over existing rows, down
-and up again, rows kept. The shared test databases only ever go up, so this one makes its own."""
+"""Migrations on a fresh database of each backend: up over existing rows, down and up again, rows kept. The shared test databases only ever go up, so this one makes its own."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from model.search import SearchQuery, parse_query
-from storage.migrate import alembic_config, upgrade
+from storage.migrate import alembic_config, downgrade, upgrade
 from storage.search import search_article_ids
 from storage.session import create_engine
 from tests.conftest import _create_postgres_database, _drop_postgres_database, _in_ci
@@ -152,5 +151,50 @@ async def test_0006_indexes_articles_stored_before_it_and_goes_down_again(fresh_
         assert await _search_ids(engine, "quota rice") == [2]
         assert await _search_ids(engine, "tariff") == []
         assert await _search_ids(engine, "title") == []
+    finally:
+        await engine.dispose()
+
+
+async def test_0007_keeps_every_row_that_refers_to_a_chat_and_allows_a_target_per_topic(fresh_url: str) -> None:
+    """0007 rebuilds `subscribers` on SQLite: the rows of bulletin_times and deliveries that refer to it survive
+    (with foreign keys on during the copy they would be deleted by the cascade)."""
+    engine = create_engine(fresh_url)
+    insert_chat = (
+        "INSERT INTO subscribers (id, chat_id, chat_type, name, timezone, active, created_at, last_article_id) "
+        "VALUES ({id}, {chat}, 'supergroup', 'Forum', 'UTC', true, CURRENT_TIMESTAMP, 0)"
+    )
+    try:
+        await upgrade(engine, "0006")
+        async with engine.begin() as conn:
+            await conn.execute(text(insert_chat.format(id=1, chat=-1001)))
+            await conn.execute(text("INSERT INTO bulletin_times (subscriber_id, local_time) VALUES (1, '08:00:00')"))
+            await conn.execute(
+                text(
+                    "INSERT INTO deliveries (subscriber_id, chat_id, kind, text, status, attempts, created_at) "
+                    "VALUES (1, -1001, 'manual', 'News', 'sent', 1, CURRENT_TIMESTAMP)"
+                )
+            )
+        await upgrade(engine, "0007")
+        async with engine.begin() as conn:
+            assert (await conn.execute(text("SELECT thread_id FROM subscribers"))).scalar_one() == 0
+            assert (await conn.execute(text("SELECT count(*) FROM bulletin_times"))).scalar_one() == 1
+            assert (await conn.execute(text("SELECT thread_id FROM deliveries"))).scalar_one() is None
+            await conn.execute(
+                text(insert_chat.format(id=2, chat=-1001).replace("last_article_id)", "last_article_id, thread_id)")
+                     .replace("0)", "0, 7)"))
+            )  # fmt: skip
+            with pytest.raises(Exception, match="(?i)unique"):
+                async with conn.begin_nested():
+                    await conn.execute(text(insert_chat.format(id=3, chat=-1001)))
+
+        await downgrade(engine, "0006")
+        async with engine.begin() as conn:
+            # The topic's row cannot stay (chat ids are unique again); the chat's own row and its rows stay.
+            assert (await conn.execute(text("SELECT id FROM subscribers"))).scalars().all() == [1]
+            assert (await conn.execute(text("SELECT count(*) FROM bulletin_times"))).scalar_one() == 1
+            assert (await conn.execute(text("SELECT count(*) FROM deliveries"))).scalar_one() == 1
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM deliveries"))).scalar_one() == 1
     finally:
         await engine.dispose()
