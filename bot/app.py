@@ -23,6 +23,7 @@ from handlers import (
     alerts,
     articles,
     bulletin,
+    channels,
     fallback,
     filters,
     inline,
@@ -52,7 +53,20 @@ BULLETIN_JOB = "bulletins"
 FEEDS_JOB = "feeds"
 
 # Order matters: feature handlers first, the catch-all fallback last.
-FEATURES = (start, articles, subscriptions, bulletin, sources, topics, filters, alerts, search, inline, fallback)
+FEATURES = (
+    start,
+    articles,
+    subscriptions,
+    bulletin,
+    sources,
+    topics,
+    filters,
+    alerts,
+    search,
+    inline,
+    channels,
+    fallback,
+)
 
 
 def build_application(settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow) -> NewsApplication:
@@ -78,6 +92,7 @@ def build_application(settings: Settings, db: Database, *, clock: Callable[[], d
     )
     services = BotServices(settings=chat_settings(settings), db=db, bulletins=bulletins, feeds=feeds, clock=clock)
     application.bot_data[SERVICES_KEY] = services
+    application.add_handlers(channels.guards(), group=channels.GUARD_GROUP)
     for feature in FEATURES:
         application.add_handlers(feature.handlers())
     application.add_error_handler(ErrorReporter().on_error)

@@ -28,6 +28,16 @@ def read_command(article_id: int) -> str:
     return f"/read_{article_id}"
 
 
+def deep_link(bot_username: str, article_id: int) -> str:
+    """The t.me link that opens the article in a private chat with the bot (/start read_<id>): what posts in
+    channels and groups use, where a /read_<id> command cannot be tapped (a channel) or would answer everyone."""
+    return f"https://t.me/{bot_username}?start=read_{article_id}"
+
+
+def deep_link_html(bot_username: str, article_id: int, label: str) -> str:
+    return f'<a href="{escape(deep_link(bot_username, article_id), quote=True)}">{escape(label)}</a>'
+
+
 def join_meta(*parts: str) -> str:
     return " · ".join(part for part in parts if part)
 
@@ -61,16 +71,21 @@ def render_numbered(
     start_index: int,
     limit: int,
     footer_html: str = "",
+    links_html: Sequence[str] = (),
 ) -> str:
     """'{heading}\\n\\n1. <b>title</b>\\nmeta\\n\\n2. ...' with titles shortened to keep within `limit`.
 
-    `titles` and `meta_lines` are plain text (escaped here); `footer_html`, when given, closes the message.
+    `titles` and `meta_lines` are plain text (escaped here); `links_html`, when given, ends each meta line (one
+    HTML link per entry); `footer_html`, when given, closes the message.
     """
+    metas = [escape(meta) for meta in meta_lines]
+    if links_html:
+        metas = [join_meta(meta, link) for meta, link in zip(metas, links_html, strict=True)]
 
     def build(shown: Sequence[str]) -> str:
         entries = [
-            f"{start_index + offset}. <b>{escape(title)}</b>\n{escape(meta)}"
-            for offset, (title, meta) in enumerate(zip(shown, meta_lines, strict=True))
+            f"{start_index + offset}. <b>{escape(title)}</b>\n{meta}"
+            for offset, (title, meta) in enumerate(zip(shown, metas, strict=True))
         ]
         return "\n\n".join([heading_html, *entries, *([footer_html] if footer_html else [])])
 

@@ -314,3 +314,13 @@ class MoreResults(ButtonData, prefix="search:more"):
 
 
 # ---------------------------------------------------------------------------- end of search
+
+
+# ---------------------------------------------------------------------------- channels (/channels)
+
+
+@dataclass(frozen=True)
+class ManageChannel(ButtonData, prefix="channel"):
+    """'⚙️ <title>' under /channels: change that channel's settings from this private chat (its target's id)."""
+
+    subscriber_id: int = number()

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InlineQueryResultArticle, InputTextMessageContent
 
-from compose._listing import clean_source, clean_title, join_meta, render_numbered
+from compose._listing import clean_source, clean_title, deep_link, join_meta, render_numbered
 from compose.buttons import MoreResults
 from compose.headlines import MORE_LABEL, format_age, headline_metas, headlines_keyboard
 from compose.html import MESSAGE_LIMIT, escape
@@ -72,11 +72,6 @@ def render_search_results(
     if more is not None:
         rows.append([InlineKeyboardButton(MORE_LABEL, callback_data=more.pack())])
     return text, InlineKeyboardMarkup(rows)
-
-
-def deep_link(bot_username: str, article_id: int) -> str:
-    """The t.me link that opens the article in a private chat with the bot (/start read_<id>)."""
-    return f"https://t.me/{bot_username}?start=read_{article_id}"
 
 
 def inline_message_html(article: ArticleLike, *, bot_username: str) -> str:

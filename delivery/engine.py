@@ -252,7 +252,11 @@ class DeliveryEngine:
             if slot is not None:
                 slot.started()
             result = await self.transport.send_message(
-                chat_id, text, parse_mode=parse_mode, paid_broadcast=self.limits.paid_broadcast
+                chat_id,
+                text,
+                parse_mode=parse_mode,
+                paid_broadcast=self.limits.paid_broadcast,
+                message_thread_id=row.thread_id,
             )
             if result.ok:
                 recorder.sent(row.id, result.message_id, self.clock(), None if parse_mode else "sent as plain text")
@@ -289,6 +293,12 @@ class DeliveryEngine:
                 refund=True,
             )
             summary.retried += 1
+        elif row.thread_id and _topic_is_gone(result):
+            # The forum topic was closed or deleted: only this target stops, the group's others go on.
+            async with self.db.session() as session:
+                await delivery_repo.mark_topic_gone(session, row.subscriber_id, now=now)
+                await delivery_repo.finish(session, row.id, DeliveryStatus.CANCELLED, _describe(result))
+            summary.blocked += 1
         elif _chat_is_gone(result):
             async with self.db.session() as session:
                 await delivery_repo.mark_chat_gone(session, chat_id, now=now)
@@ -374,7 +384,19 @@ def _chat_is_gone(result: SendResult) -> bool:
         return True
     text = result.description.lower()
     return result.status == 400 and (
-        "chat not found" in text or "user is deactivated" in text or "peer_id_invalid" in text
+        "chat not found" in text
+        or "user is deactivated" in text
+        or "peer_id_invalid" in text
+        # a channel that took away the bot's right to post
+        or "need administrator rights" in text
+        or "not enough rights" in text
+    )
+
+
+def _topic_is_gone(result: SendResult) -> bool:
+    text = result.description.lower()
+    return result.status == 400 and any(
+        sign in text for sign in ("message thread not found", "topic_closed", "topic_deleted", "topic_id_invalid")
     )
 
 

@@ -52,9 +52,17 @@ class BotApiTransport:
         return self._session
 
     async def send_message(
-        self, chat_id: int, text: str, *, parse_mode: str | None = "HTML", paid_broadcast: bool = False
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        parse_mode: str | None = "HTML",
+        paid_broadcast: bool = False,
+        message_thread_id: int | None = None,
     ) -> SendResult:
         payload: dict[str, Any] = {"chat_id": chat_id, "text": text, "link_preview_options": {"is_disabled": True}}
+        if message_thread_id:
+            payload["message_thread_id"] = message_thread_id
         if parse_mode:
             payload["parse_mode"] = parse_mode
         if paid_broadcast:

@@ -61,6 +61,12 @@ class SentMessage:
         return self.deleted_at is not None
 
     @property
+    def thread_id(self) -> int | None:
+        """The forum topic it was sent to (message_thread_id), if any."""
+        value = self.params.get("message_thread_id")
+        return int(value) if value else None
+
+    @property
     def edit_date(self) -> int | None:
         return self.edits[-1].date if self.edits else None
 

@@ -470,6 +470,8 @@ class BotApiRoutes(FaultInjection):
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         await self._apply_fault(chat_id)
+        self._check_channel_right(chat_id)
+        self._check_topic(chat_id, params)
         text, visible, entities, parse_mode = self._render(params)
         markup = self._reply_markup(params)
         disable_preview, preview_options = self._link_preview(params)
@@ -499,6 +501,29 @@ class BotApiRoutes(FaultInjection):
         self._send_counts[chat_id] = self._send_counts.get(chat_id, 0) + 1
         self._total_sends += 1
         return self._message_dict(record)
+
+    def _check_channel_right(self, chat_id: int) -> None:
+        """In a channel the bot posts only as an administrator with can_post_messages, as on Telegram."""
+        if self._chat_dict(chat_id)["type"] != "channel":
+            return
+        status = self.member_status(chat_id, self.bot_id)
+        if status in ("left", "kicked"):
+            raise ApiError(403, "Forbidden: bot is not a member of the channel chat")
+        if status != "creator" and (
+            status != "administrator" or not self.admin_rights(chat_id, self.bot_id).get("can_post_messages", True)
+        ):
+            raise bad_request("need administrator rights in the channel chat")
+
+    def _check_topic(self, chat_id: int, params: JSONDict) -> None:
+        """A message_thread_id must name an open topic of a forum, with Telegram's errors otherwise."""
+        thread_id = opt_int(params, "message_thread_id")
+        if not thread_id or not self.is_forum(chat_id):
+            return  # outside forums Telegram ignores it (a reply thread)
+        state = self.topic_state(chat_id, thread_id)
+        if state is None:
+            raise bad_request("message thread not found")
+        if state == "closed":
+            raise bad_request("TOPIC_CLOSED")
 
     def _editable(self, chat_id: int, message_id: int) -> SentMessage:
         record = self._messages.get((chat_id, message_id))
@@ -712,19 +737,10 @@ class BotApiRoutes(FaultInjection):
         if not isinstance(user_id, int) or isinstance(user_id, bool):
             raise bad_request("user_id must be a number")
         status = self.member_status(chat_id, user_id)
-        member: JSONDict = {"status": status, "user": {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}}
-        if status == "creator":
-            member["is_anonymous"] = False
-        elif status == "administrator":
-            member.update(
-                {right: True for right in ("can_manage_chat", "can_delete_messages", "can_invite_users",
-                                           "can_change_info", "can_restrict_members", "can_manage_video_chats",
-                                           "can_post_stories", "can_edit_stories", "can_delete_stories")},
-                can_be_edited=False, is_anonymous=False, can_promote_members=False,
-            )  # fmt: skip
-        elif status == "kicked":
-            member["until_date"] = 0
-        return member
+        user = {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}
+        if user_id == self.bot_id:
+            user = self._bot_user
+        return self._member_dict(chat_id, user, status, self.admin_rights(chat_id, user_id))
 
     async def _send_chat_action(self, params: JSONDict) -> bool:
         if self.latency > 0:

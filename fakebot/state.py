@@ -54,6 +54,13 @@ class Signal:
             pass
 
 
+# What an administrator may do unless a test says otherwise (getChatMember, my_chat_member).
+_ADMIN_RIGHTS = (
+    "can_manage_chat", "can_delete_messages", "can_invite_users", "can_change_info", "can_restrict_members",
+    "can_manage_video_chats", "can_post_stories", "can_edit_stories", "can_delete_stories",
+)  # fmt: skip
+
+
 class FakeBotState:
     """The records and queues of a `FakeBotAPI`, and the test-facing calls that read or feed them."""
 
@@ -102,6 +109,8 @@ class FakeBotState:
         self._chats: dict[int, JSONDict] = {}
         self._chat_usernames: dict[str, int] = {}
         self._members: dict[tuple[int, int], str] = {}  # (chat id, user id) -> status, for getChatMember
+        self._member_rights: dict[tuple[int, int], JSONDict] = {}  # an administrator's rights that are not the default
+        self._topics: dict[int, dict[int, str]] = {}  # forum chat id -> {message_thread_id: "open" | "closed"}
         self._updates: deque[tuple[int, JSONDict]] = deque()
         self._pending_callbacks: dict[str, tuple[int, int, str]] = {}
         self.inline_answers: list[InlineAnswer] = []
@@ -164,6 +173,104 @@ class FakeBotState:
 
     def member_status(self, chat_id: int, user_id: int) -> str:
         return self._members.get((chat_id, user_id), "member")
+
+    def set_admin_rights(self, chat_id: int, user_id: int, **rights: bool) -> None:
+        """Make the user an administrator of the chat with these rights besides the defaults (in a channel,
+        e.g. can_post_messages=False: an admin who may not post)."""
+        self.set_chat_member(chat_id, user_id, "administrator")
+        self._member_rights[(chat_id, user_id)] = dict(rights)
+
+    def admin_rights(self, chat_id: int, user_id: int) -> JSONDict:
+        return dict(self._member_rights.get((chat_id, user_id), {}))
+
+    def _member_dict(self, chat_id: int, user: JSONDict, status: str, rights: JSONDict) -> JSONDict:
+        """A ChatMember as Telegram sends it: the fields its status carries."""
+        member: JSONDict = {"status": status, "user": user}
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":
+            member.update({right: True for right in _ADMIN_RIGHTS})
+            member.update(can_be_edited=False, is_anonymous=False, can_promote_members=False)
+            if self._chat_dict(chat_id)["type"] == "channel":
+                member.update(can_post_messages=True, can_edit_messages=True)
+            member.update(rights)
+        elif status == "kicked":
+            member["until_date"] = 0
+        return member
+
+    def bot_membership_changes(
+        self,
+        chat_id: int,
+        new_status: str,
+        *,
+        by_user_id: int,
+        old_status: str = "left",
+        first_name: str = "Alice",
+        language_code: str | None = "en",
+        **rights: bool,
+    ) -> int:
+        """Queue the my_chat_member update Telegram sends when a user adds the bot to a chat, promotes it, takes a
+        right away (e.g. can_post_messages=False) or removes it; getChatMember answers the same from then on.
+        Register the chat first for its type and title. Returns the update_id."""
+        if new_status not in MEMBER_STATUSES:
+            raise ValueError(f"unknown member status {new_status!r}: one of {sorted(MEMBER_STATUSES)}")
+        self._members[(chat_id, self.bot_id)] = new_status
+        self._member_rights[(chat_id, self.bot_id)] = dict(rights)
+        change = {
+            "chat": self._chat_dict(chat_id),
+            "from": self._user(by_user_id, first_name, None, language_code),
+            "date": unix_now(),
+            "old_chat_member": self._member_dict(chat_id, self._bot_user, old_status, {}),
+            "new_chat_member": self._member_dict(chat_id, self._bot_user, new_status, rights),
+        }
+        return self.push_update({"my_chat_member": change})
+
+    def user_shares_chat(
+        self, chat_id: int, request_id: int, shared_chat_id: int, *, language_code: str | None = "en"
+    ) -> int:
+        """Queue the service message a user's pick under a KeyboardButtonRequestChat sends (`chat_shared`), in
+        their private chat `chat_id`. Returns the update_id."""
+        shared = self._chat_dict(shared_chat_id)
+        message_id = self._new_message_id(chat_id)
+        message: JSONDict = {
+            "message_id": message_id,
+            "date": unix_now(),
+            "chat": self._chat_dict(chat_id),
+            "from": self._user(chat_id, "Alice", None, language_code),
+            "chat_shared": {"request_id": request_id, "chat_id": shared_chat_id, "title": shared.get("title")},
+        }
+        self._user_messages[(chat_id, message_id)] = message
+        return self.push_update({"message": message})
+
+    # ------------------------------------------------------------------------------------------------ forums
+
+    def register_forum(self, chat_id: int, *, title: str | None = None) -> None:
+        """A supergroup with topics switched on (`is_forum`)."""
+        self.register_chat(chat_id, "supergroup", title=title)
+        self._chats[chat_id]["is_forum"] = True
+        self._topics.setdefault(chat_id, {})
+
+    def open_topic(self, chat_id: int) -> int:
+        """Create a topic in the forum; returns its message_thread_id (as on Telegram: the id of the service
+        message that created it)."""
+        if chat_id not in self._topics:
+            raise ValueError(f"chat {chat_id} is not a forum (register_forum first)")
+        thread_id = self._new_message_id(chat_id)
+        self._topics[chat_id][thread_id] = "open"
+        return thread_id
+
+    def close_topic(self, chat_id: int, thread_id: int) -> None:
+        self._topics[chat_id][thread_id] = "closed"
+
+    def delete_topic(self, chat_id: int, thread_id: int) -> None:
+        del self._topics[chat_id][thread_id]
+
+    def topic_state(self, chat_id: int, thread_id: int) -> str | None:
+        """ "open", "closed", or None for a topic that does not exist (deleted, or never made)."""
+        return self._topics.get(chat_id, {}).get(thread_id)
+
+    def is_forum(self, chat_id: int) -> bool:
+        return chat_id in self._topics
 
     def _chat_dict(self, chat_id: int) -> JSONDict:
         chat = self._chats.get(chat_id)
@@ -254,10 +361,12 @@ class FakeBotState:
         chat_title: str | None = None,
         language_code: str | None = "en",
         anonymous: bool = False,
+        thread_id: int | None = None,
     ) -> int:
         """Queue a text message from a user (with a bot_command entity when it starts with a command).
         `anonymous`: in a group, sent by an anonymous admin, as Telegram shows them: `sender_chat` is the group
-        itself and `from` is @GroupAnonymousBot. Returns the update_id."""
+        itself and `from` is @GroupAnonymousBot. `thread_id`: sent in that topic of a forum (register_forum,
+        open_topic). Returns the update_id."""
         if chat_type == "private":
             uid = chat_id if user_id is None else user_id
             chat: JSONDict = {"id": chat_id, "type": "private", "first_name": first_name}
@@ -266,9 +375,17 @@ class FakeBotState:
         else:
             uid = DEFAULT_GROUP_USER_ID if user_id is None else user_id
             chat = {"id": chat_id, "type": chat_type, "title": chat_title or f"Test {chat_type} {chat_id}"}
+            if self.is_forum(chat_id):
+                chat["type"], chat["is_forum"] = "supergroup", True
+                chat["title"] = chat_title or self._chats[chat_id]["title"]
         self._chats[chat_id] = chat
         message_id = self._new_message_id(chat_id)
         message: JSONDict = {"message_id": message_id, "date": unix_now(), "chat": dict(chat), "text": text}
+        if thread_id is not None:
+            if self.topic_state(chat_id, thread_id) is None:
+                raise ValueError(f"chat {chat_id} has no topic {thread_id}")
+            message["message_thread_id"] = thread_id
+            message["is_topic_message"] = True
         if chat_type == "channel":
             message["sender_chat"] = dict(chat)
         elif anonymous and chat_type != "private":
@@ -531,6 +648,9 @@ class FakeBotState:
             message["link_preview_options"] = record.link_preview_options
         if record.edits:
             message["edit_date"] = record.edits[-1].date
+        if record.thread_id is not None:
+            message["message_thread_id"] = record.thread_id
+            message["is_topic_message"] = True
         if with_reply and record.reply_to_message_id is not None:
             key = (record.chat_id, record.reply_to_message_id)
             target = self._messages.get(key)

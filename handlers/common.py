@@ -7,13 +7,14 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import CallbackQuery, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import CommandHandler, filters
 
 from compose.replies import GROUP_ADMINS_ONLY, NOT_HERE
 from handlers.context import NewsContext
 from handlers.group_admins import in_group, sent_as_the_group
+from services.channels import acting_for
 from services.subscriptions import ChatInfo, chat_subscriber
 from storage.models import Subscriber
 
@@ -99,12 +100,31 @@ def chat_info(update: Update) -> ChatInfo:
         chat_type=chat.type,
         name=chat.title or chat.full_name or chat.username or str(chat.id),
         language=user.language_code if user else None,
+        thread_id=forum_topic(update),
     )
 
 
+def forum_topic(update: Update) -> int:
+    """The forum topic an update came from (a command, or a button under the bot's message there); 0 outside
+    topics, and in a forum's General topic, which Telegram treats as the chat itself."""
+    chat = update.effective_chat
+    message = update.effective_message
+    if chat is None or not chat.is_forum or message is None:
+        return 0
+    if isinstance(message, Message) and message.is_topic_message and message.message_thread_id:
+        return message.message_thread_id
+    return 0
+
+
 async def subscriber_for(session: AsyncSession, update: Update, context: NewsContext) -> Subscriber:
-    """The subscriber row of the update's chat, created on first contact."""
-    return await chat_subscriber(session, chat_info(update), context.settings.default_timezone)
+    """The target the update's commands act on, created on first contact: the chat (or its forum topic), or the
+    channel a private chat is changing (/channels; handlers.channels.guard_acting has checked the user's rights)."""
+    own = await chat_subscriber(session, chat_info(update), context.settings.default_timezone)
+    if own.chat_type == "private":
+        channel = await acting_for(session, own, context.now())
+        if channel is not None:
+            return channel
+    return own
 
 
 async def reply_html(update: Update, text: str, *, reply_markup: InlineKeyboardMarkup | None = None) -> None:

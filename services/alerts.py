@@ -271,7 +271,11 @@ class AlertService:
                 [(terms.get(alert_id) if alert_id else None, found) for alert_id, found in sections.items()]
             )
             articles = [article.id for found in sections.values() for article in found]
-            messages.append(delivery_repo.NewBulletin(chat.subscriber_id, chat.chat_id, text, articles, None))
+            messages.append(
+                delivery_repo.NewBulletin(
+                    chat.subscriber_id, chat.chat_id, text, articles, None, thread_id=chat.thread_id or None
+                )
+            )
             match_ids.append([match.match_id for match in waiting])
         delivery_ids = await delivery_repo.insert_bulletins(session, messages, kind=ALERT_KIND, now=now)
         for delivery_id, ids in zip(delivery_ids, match_ids, strict=True):

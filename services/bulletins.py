@@ -44,6 +44,9 @@ class BulletinService:
         self.engine = engine
         self.bulletin_size = bulletin_size
         self.clock = clock
+        # Posts in channels and groups link articles to the bot by its username (known once the bot has asked
+        # Telegram who it is); until then, and in private chats, they carry /read_<id> commands.
+        self.bot_username: str | None = None
         self._run_lock = asyncio.Lock()
 
     def request_stop(self) -> None:
@@ -82,7 +85,7 @@ class BulletinService:
         return prepared
 
     async def _prepare_page(self, subscriber_ids: Sequence[int], now: datetime) -> int:
-        compose = _PageComposer(self.bulletin_size, now)
+        compose = _PageComposer(self.bulletin_size, now, self.bot_username)
         moves: list[subscriber_repo.ScheduleMove] = []
         bulletins: list[delivery_repo.NewBulletin] = []
         async with self.db.session() as session:
@@ -117,7 +120,9 @@ class BulletinService:
         """
         now = self.clock()
         chosen = await selection.selection_for(session, subscriber)
-        composed = await _PageComposer(self.bulletin_size, now)(session, subscriber, chosen, slot_at=None)
+        composed = await _PageComposer(self.bulletin_size, now, self.bot_username)(
+            session, subscriber, chosen, slot_at=None
+        )
         if composed.bulletin is None:
             return None
         await subscriber_repo.move_marks(session, {subscriber.id: composed.mark}, now=now)
@@ -131,7 +136,7 @@ class BulletinService:
         prepared = 0
         after = 0
         while not self._stopping:
-            compose = _PageComposer(self.bulletin_size, now)
+            compose = _PageComposer(self.bulletin_size, now, self.bot_username)
             bulletins: list[delivery_repo.NewBulletin] = []
             marks: dict[int, int] = {}
             async with self.db.session() as session:
@@ -204,12 +209,13 @@ class _PageComposer:
     selection, so the articles are queried once per mark, picked once per mark and selection, and rendered once
     per mark, selection and heading."""
 
-    def __init__(self, bulletin_size: int, now: datetime) -> None:
+    def __init__(self, bulletin_size: int, now: datetime, bot_username: str | None) -> None:
         self.bulletin_size = bulletin_size
         self.now = now
+        self.bot_username = bot_username
         self._windows: dict[int, _Window] = {}
         self._picks: dict[tuple[int, Selection], list[Article]] = {}
-        self._texts: dict[tuple[int, Selection, str], str] = {}
+        self._texts: dict[tuple[int, Selection, str, str | None], str] = {}
 
     async def _pick(self, session: AsyncSession, mark: int, chosen: Selection) -> tuple[list[Article], _Window]:
         window = self._windows.get(mark)
@@ -240,10 +246,18 @@ class _PageComposer:
         articles, window = await self._pick(session, mark, chosen)
         if not articles:
             return _Composed(None, mark)
-        key = (mark, chosen, bulletin_heading(local_now))
+        links_to = None if subscriber.chat_type == "private" else self.bot_username
+        key = (mark, chosen, bulletin_heading(local_now), links_to)
         if key not in self._texts:
-            self._texts[key] = render_bulletin(articles, local_now=local_now, note=selection.note(chosen))
+            self._texts[key] = render_bulletin(
+                articles, local_now=local_now, note=selection.note(chosen), bot_username=links_to
+            )
         bulletin = delivery_repo.NewBulletin(
-            subscriber.id, subscriber.chat_id, self._texts[key], [a.id for a in articles], slot_at
+            subscriber.id,
+            subscriber.chat_id,
+            self._texts[key],
+            [a.id for a in articles],
+            slot_at,
+            thread_id=subscriber.thread_id or None,
         )
         return _Composed(bulletin, window.loaded[0][0].id)

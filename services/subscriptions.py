@@ -26,6 +26,7 @@ class ChatInfo:
     chat_type: str  # Telegram's: "private", "group", "supergroup", "channel"
     name: str  # the group's title or the person's name
     language: str | None  # the user's language code, when Telegram gives one
+    thread_id: int = 0  # the forum topic the update came from (0: the chat itself)
 
 
 async def chat_subscriber(session: AsyncSession, chat: ChatInfo, default_timezone: str) -> Subscriber:
@@ -37,6 +38,7 @@ async def chat_subscriber(session: AsyncSession, chat: ChatInfo, default_timezon
         name=chat.name,
         language=chat.language,
         default_timezone=default_timezone,
+        thread_id=chat.thread_id,
     )
 
 

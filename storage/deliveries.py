@@ -17,7 +17,7 @@ from storage.models import (
     DeliveryStatus,
     Subscriber,
 )
-from storage.subscribers import get_subscriber
+from storage.subscribers import chat_targets
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,7 @@ class NewBulletin:
     text: str
     article_ids: Sequence[int]
     slot_at: datetime | None
+    thread_id: int | None = None  # the forum topic it goes to
 
 
 async def insert_bulletins(
@@ -42,6 +43,7 @@ async def insert_bulletins(
             {
                 "subscriber_id": b.subscriber_id,
                 "chat_id": b.chat_id,
+                "thread_id": b.thread_id,
                 "kind": kind,
                 "slot_at": b.slot_at,
                 "text": b.text,
@@ -64,14 +66,25 @@ async def insert_bulletins(
 
 
 async def mark_chat_gone(session: AsyncSession, chat_id: int, *, now: datetime) -> None:
-    """Telegram says the chat blocked us or no longer exists: stop bulletins and cancel what is queued."""
-    subscriber = await get_subscriber(session, chat_id)
-    if subscriber is None:
-        return
+    """Telegram says the chat blocked us or no longer exists: stop bulletins to it (and to its topics) and cancel
+    what is queued."""
+    for subscriber in await chat_targets(session, chat_id):
+        await mark_target_gone(session, subscriber, now=now, reason="chat blocked the bot or is gone")
+
+
+async def mark_target_gone(session: AsyncSession, subscriber: Subscriber, *, now: datetime, reason: str) -> None:
+    """This one target can no longer be written to (a forum topic closed or deleted, a channel that took the bot's
+    post right away): its bulletins stop and what is queued for it is cancelled; its settings stay."""
     subscriber.active = False
     subscriber.blocked_at = now
     subscriber.next_bulletin_at = None
-    await cancel_pending_deliveries(session, subscriber.id, reason="chat blocked the bot or is gone")
+    await cancel_pending_deliveries(session, subscriber.id, reason=reason)
+
+
+async def mark_topic_gone(session: AsyncSession, subscriber_id: int, *, now: datetime) -> None:
+    subscriber = await session.get(Subscriber, subscriber_id)
+    if subscriber is not None:
+        await mark_target_gone(session, subscriber, now=now, reason="forum topic closed or deleted")
 
 
 async def cancel_pending_deliveries(session: AsyncSession, subscriber_id: int, *, reason: str) -> None:
@@ -85,12 +98,13 @@ async def cancel_pending_deliveries(session: AsyncSession, subscriber_id: int, *
 
 
 async def move_chat(session: AsyncSession, old_chat_id: int, new_chat_id: int) -> None:
-    """A group became a supergroup: its id changed."""
-    target_taken = await get_subscriber(session, new_chat_id)
-    if target_taken is not None:
-        # The new chat already has a row (the group talked to us after migrating); keep that one.
-        await session.execute(delete(Subscriber).where(Subscriber.chat_id == old_chat_id))
-        return
+    """A group became a supergroup: its id changed. Its targets (the chat, and any topics) move with it."""
+    taken = {target.thread_id for target in await chat_targets(session, new_chat_id)}
+    if taken:
+        # The new chat already has rows (the group talked to us after migrating); those win.
+        await session.execute(
+            delete(Subscriber).where(Subscriber.chat_id == old_chat_id, Subscriber.thread_id.in_(taken))
+        )
     await session.execute(
         update(Subscriber).where(Subscriber.chat_id == old_chat_id).values(chat_id=new_chat_id, chat_type="supergroup")
     )
@@ -177,6 +191,8 @@ class ClaimedDelivery:
     chat_id: int
     text: str
     attempts: int
+    subscriber_id: int
+    thread_id: int | None  # the forum topic it goes to
 
 
 async def claim_due(
@@ -216,7 +232,14 @@ async def claim_due(
         update(_DELIVERIES)
         .where(_DELIVERIES.c.id.in_(candidates.scalar_subquery()))
         .values(status=DeliveryStatus.SENDING.value, claimed_at=now, attempts=_DELIVERIES.c.attempts + 1)
-        .returning(_DELIVERIES.c.id, _DELIVERIES.c.chat_id, _DELIVERIES.c.text, _DELIVERIES.c.attempts)
+        .returning(
+            _DELIVERIES.c.id,
+            _DELIVERIES.c.chat_id,
+            _DELIVERIES.c.text,
+            _DELIVERIES.c.attempts,
+            _DELIVERIES.c.subscriber_id,
+            _DELIVERIES.c.thread_id,
+        )
     )
     rows = (await session.execute(statement)).all()
     return sorted((ClaimedDelivery(*row) for row in rows), key=lambda row: row.id)

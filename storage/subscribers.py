@@ -18,8 +18,16 @@ from storage.session import add_unless_taken
 from storage.types import UTCDateTime
 
 
-async def get_subscriber(session: AsyncSession, chat_id: int) -> Subscriber | None:
-    return await session.scalar(select(Subscriber).where(Subscriber.chat_id == chat_id))
+async def get_subscriber(session: AsyncSession, chat_id: int, thread_id: int = 0) -> Subscriber | None:
+    """The target for a chat (thread 0) or for one topic of a forum."""
+    return await session.scalar(
+        select(Subscriber).where(Subscriber.chat_id == chat_id, Subscriber.thread_id == thread_id)
+    )
+
+
+async def chat_targets(session: AsyncSession, chat_id: int) -> list[Subscriber]:
+    """Every target in a chat: the chat itself and its forum topics."""
+    return list(await session.scalars(select(Subscriber).where(Subscriber.chat_id == chat_id)))
 
 
 async def get_or_create_subscriber(
@@ -30,12 +38,14 @@ async def get_or_create_subscriber(
     name: str,
     language: str | None,
     default_timezone: str,
+    thread_id: int = 0,
 ) -> Subscriber:
-    """The chat's row, created (not subscribed) on first contact; name and type kept current."""
-    found = await get_subscriber(session, chat_id)
+    """The target's row, created (not subscribed) on first contact; name and type kept current."""
+    found = await get_subscriber(session, chat_id, thread_id)
     if found is None:
         subscriber = Subscriber(
             chat_id=chat_id,
+            thread_id=thread_id,
             chat_type=chat_type,
             name=name,
             language=language,
@@ -44,7 +54,7 @@ async def get_or_create_subscriber(
             last_article_id=0,
             times=[],  # set now so reading it never triggers a lazy load (not allowed under asyncio)
         )
-        subscriber, _ = await add_unless_taken(session, subscriber, lambda: get_subscriber(session, chat_id))
+        subscriber, _ = await add_unless_taken(session, subscriber, lambda: get_subscriber(session, chat_id, thread_id))
     else:
         subscriber = found
     subscriber.chat_type = chat_type
@@ -52,6 +62,16 @@ async def get_or_create_subscriber(
     if language:
         subscriber.language = language
     return subscriber
+
+
+async def managed_channels(session: AsyncSession, user_id: int) -> list[Subscriber]:
+    """The channels `user_id` manages, by title."""
+    query = select(Subscriber).where(Subscriber.managed_by == user_id, Subscriber.chat_type == "channel")
+    return list(await session.scalars(query.order_by(Subscriber.name, Subscriber.id)))
+
+
+async def subscriber_by_id(session: AsyncSession, subscriber_id: int) -> Subscriber | None:
+    return await session.get(Subscriber, subscriber_id)
 
 
 def set_bulletin_times(subscriber: Subscriber, times: Sequence[time]) -> None:

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, text
@@ -176,6 +177,17 @@ class RunningBot:
     async def run_bulletins(self) -> RunSummary:
         """What the periodic job does, run now."""
         return await self.services.bulletins.run_due(wait_for_retries=False)
+
+    async def wait_idle(self, timeout: float = 5.0) -> None:
+        """Until every update the bot has fetched so far has been handled (for updates that send no reply)."""
+        await self.api.wait_until_updates_consumed(timeout)
+        application: Any = self.application
+        idle_checks = 0
+        async with asyncio.timeout(timeout):
+            while idle_checks < 3:  # an update taken off the queue is a task before it counts as running
+                busy = application.update_queue.qsize() or application.update_processor.current_concurrent_updates
+                idle_checks = 0 if busy else idle_checks + 1
+                await asyncio.sleep(0.005)
 
     async def ask(self, chat_id: int, text: str, *, count: int = 1, **kwargs: object):  # type: ignore[no-untyped-def]
         """Send `text` as a user in `chat_id` and return the bot's new messages to that chat (at least `count`)."""
