@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .protocol import ApiError, bad_request
-from .state import FakeBotState
+from .protocol import ApiError, bad_request, unix_now
+from .records import JSONDict
+from .state import DEFAULT_GROUP_USER_ID, FakeBotState
 
 __all__ = ["FAULT_KINDS", "Fault", "FaultInjection", "FaultKind", "RateWindow"]
 
@@ -270,3 +271,23 @@ class FaultInjection(FakeBotState):
                     f"{self._held_counts[chat_id]} held\n" + self._diagnostics()
                 )
             await self._changed.wait(remaining)
+
+    def group_migrates(self, chat_id: int, new_chat_id: int) -> None:
+        """A group becomes a supergroup with a new id: queue the two service messages Telegram sends
+        (migrate_to_chat_id in the old chat, migrate_from_chat_id in the new one); sends to the old id fail with
+        ChatMigrated from now on."""
+        old = self._chat_dict(chat_id)
+        self.register_chat(new_chat_id, "supergroup", title=old.get("title"))
+        self.fail_chat(chat_id, "migrate", migrate_to=new_chat_id, times=10**6)
+        for in_chat, field, value in ((chat_id, "migrate_to_chat_id", new_chat_id),
+                                      (new_chat_id, "migrate_from_chat_id", chat_id)):  # fmt: skip
+            message_id = self._new_message_id(in_chat)
+            message: JSONDict = {
+                "message_id": message_id,
+                "date": unix_now(),
+                "chat": self._chat_dict(in_chat),
+                "from": self._user(DEFAULT_GROUP_USER_ID, "Alice", None, None),
+                field: value,
+            }
+            self._user_messages[(in_chat, message_id)] = message
+            self.push_update({"message": message})

@@ -106,6 +106,20 @@ async def on_membership(update: Update, context: NewsContext) -> None:
                 await _tell(context, target.managed_by, channel_paused_text(target.name))
 
 
+async def on_migration(update: Update, context: NewsContext) -> None:
+    """A group became a supergroup: Telegram says so in both chats; whichever comes first moves its targets."""
+    message = update.effective_message
+    assert message is not None
+    if message.migrate_to_chat_id:
+        old, new = message.chat.id, message.migrate_to_chat_id
+    elif message.migrate_from_chat_id:
+        old, new = message.migrate_from_chat_id, message.chat.id
+    else:
+        return
+    async with context.db.session() as session:
+        await channel_service.chat_migrated(session, old, new)
+
+
 async def list_channels(update: Update, context: NewsContext) -> None:
     chat, user = update.effective_chat, update.effective_user
     if chat is None or chat.type != ChatType.PRIVATE or user is None:
@@ -220,6 +234,7 @@ def handlers() -> list[BaseHandler[Update, NewsContext, None]]:
         command("channels", list_channels),
         command("done", done),
         MessageHandler(filters.StatusUpdate.CHAT_SHARED, on_chat_shared),
+        MessageHandler(filters.StatusUpdate.MIGRATE, on_migration),
         CallbackQueryHandler(chat_button(on_manage_button), pattern=ManageChannel.pattern()),
     ]
 

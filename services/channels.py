@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.subscriptions import activate_subscriber
 from storage import subscribers as subscriber_repo
-from storage.deliveries import mark_target_gone
+from storage.deliveries import mark_target_gone, move_chat
 from storage.models import Subscriber
 
 ACTING_FOR = timedelta(hours=1)
@@ -67,6 +67,11 @@ async def bot_left_chat(session: AsyncSession, chat_id: int, *, now: datetime, r
             paused.append(target)
         await mark_target_gone(session, target, now=now, reason=reason)
     return paused
+
+
+async def chat_migrated(session: AsyncSession, old_chat_id: int, new_chat_id: int) -> None:
+    """A group became a supergroup (Telegram's migrate_to_chat_id): its targets move to the new id."""
+    await move_chat(session, old_chat_id, new_chat_id)
 
 
 async def managed_channels(session: AsyncSession, user_id: int) -> list[Subscriber]:

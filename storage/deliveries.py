@@ -98,13 +98,16 @@ async def cancel_pending_deliveries(session: AsyncSession, subscriber_id: int, *
 
 
 async def move_chat(session: AsyncSession, old_chat_id: int, new_chat_id: int) -> None:
-    """A group became a supergroup: its id changed. Its targets (the chat, and any topics) move with it."""
-    taken = {target.thread_id for target in await chat_targets(session, new_chat_id)}
-    if taken:
-        # The new chat already has rows (the group talked to us after migrating); those win.
-        await session.execute(
-            delete(Subscriber).where(Subscriber.chat_id == old_chat_id, Subscriber.thread_id.in_(taken))
-        )
+    """A group became a supergroup: its id changed. Its targets (the chat, and any topics) move with it, settings
+    and all. A row the new chat already has (someone talked to the bot there before the move was known) gives way
+    unless it was subscribed since."""
+    moving = {target.thread_id: target for target in await chat_targets(session, old_chat_id)}
+    for target in await chat_targets(session, new_chat_id):
+        old = moving.get(target.thread_id)
+        if old is not None and old.id != target.id:  # the same row: moved by the other message meanwhile
+            # By id: Telegram tells both chats at once, and a concurrent mover must not delete a row moved since.
+            await session.execute(delete(Subscriber).where(Subscriber.id == (old.id if target.active else target.id)))
+    await session.flush()
     await session.execute(
         update(Subscriber).where(Subscriber.chat_id == old_chat_id).values(chat_id=new_chat_id, chat_type="supergroup")
     )

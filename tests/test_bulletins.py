@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import services.bulletins as bot_bulletins
@@ -483,3 +483,23 @@ async def test_the_periodic_job_sends_due_bulletins_by_itself(fake_api: FakeBotA
             subscriber.next_bulletin_at = datetime.now(UTC) - timedelta(seconds=1)
         messages = await fake_api.wait_for_messages(3, 2, timeout=10)
         assert "Job story" in messages[-1].visible_text and "bulletin ·" in messages[-1].visible_text
+
+
+async def test_a_group_that_becomes_a_supergroup_keeps_its_settings(bot: RunningBot) -> None:
+    """Telegram's migrate_to_chat_id / migrate_from_chat_id messages move the group's row, even when someone
+    spoke to the bot in the new supergroup first (a blank row there gives way)."""
+    bot.clock.set(at(2026, 11, 27, 6, 0))
+    bot.api.set_chat_member(-500, 1, "creator")
+    await bot.ask(-500, "/subscribe@" + bot.api.bot_username + " 07:00", chat_type="group", user_id=1)
+    await bot.ask(-500, "/timezone@" + bot.api.bot_username + " Europe/Lisbon", chat_type="group", user_id=1)
+    await bot.ask(-1009999, "/headlines@" + bot.api.bot_username, chat_type="supergroup", user_id=2)
+    bot.api.group_migrates(-500, -1009999)
+    await bot.wait_idle()
+    moved = await row(bot, -1009999)
+    assert moved.active and moved.timezone == "Europe/Lisbon" and [t.local_time.hour for t in moved.times] == [7]
+    async with bot.db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Subscriber)) == 1
+    await add_articles(bot.db, "Story")
+    bot.clock.set(at(2026, 11, 27, 7, 0))
+    assert (await bot.run_bulletins()).sent == 1
+    assert any("bulletin ·" in m.visible_text for m in bot.api.sent(-1009999))

@@ -177,3 +177,19 @@ async def test_a_user_who_is_no_longer_a_channel_admin_is_refused(bot: RunningBo
     await bot.api.wait_for_request("answerCallbackQuery", since=pressed_at)
     [refusal] = (await bot.api.wait_for_messages(MANAGER, before + 1))[before:]
     assert refusal.visible_text == "Only administrators of Daily Brief can set up its bulletins."
+
+
+async def test_a_group_that_removes_the_bot_pauses_all_its_targets(bot: RunningBot) -> None:
+    group = -1008001
+    bot.api.register_forum(group, title="Club")
+    bot.api.set_chat_member(group, MANAGER, "administrator")
+    topic = bot.api.open_topic(group)
+    for thread in (None, topic):
+        await bot.ask(group, f"/subscribe@{bot.api.bot_username} 07:00", chat_type="supergroup", user_id=MANAGER,
+                      thread_id=thread)  # fmt: skip
+    bot.api.bot_membership_changes(group, "kicked", by_user_id=MANAGER, old_status="member")
+    await bot.wait_idle()
+    async with bot.db.session() as session:
+        rows = list(await session.scalars(select(Subscriber).where(Subscriber.chat_id == group)))
+    assert len(rows) == 2 and not any(r.active for r in rows) and all(r.blocked_at for r in rows)
+    assert all([t.local_time.hour for t in r.times] == [7] for r in rows)
