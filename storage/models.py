@@ -306,3 +306,39 @@ class AlertMatch(Base):
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
     matched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"))
+
+
+class HandledUpdate(Base):
+    """A Telegram update some instance has taken: a retried webhook delivery (which may reach another instance
+    behind a load balancer) is handled once. Rows older than a day are deleted."""
+
+    __tablename__ = "handled_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Lease(Base):
+    """A named lease one instance holds until `expires_at` unless it renews it ("leader": the instance that
+    prepares and sends bulletins and alerts and polls feeds)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Instance(Base):
+    """A running `newsbot run` process, as it last reported itself (for `newsbot status`)."""
+
+    __tablename__ = "instances"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(20))  # "polling" or "webhook"
+    role: Mapped[str] = mapped_column(String(20))  # "leader" or "standby"
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
