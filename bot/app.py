@@ -175,7 +175,8 @@ def build_bulletin_service(
     limits = delivery_limits(settings)
     engine = DeliveryEngine(
         db,
-        BotApiTransport(settings.telegram_api_url, settings.require_token()),
+        # One connection per request in flight at most: the engine decides how many it needs (see InFlightLimit).
+        BotApiTransport(settings.telegram_api_url, settings.require_token(), connections=settings.send_concurrency),
         limits=limits,
         flood=flood,
         workers=settings.send_concurrency,

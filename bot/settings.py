@@ -66,7 +66,8 @@ class Settings(BaseSettings):
     per_chat_per_second: int = Field(default=1, ge=1)
     per_group_per_minute: int = Field(default=20, ge=1)
     # Requests in flight at once when sending bulletins.
-    send_concurrency: int = Field(default=32, ge=1, le=256)
+    # A cap: the engine keeps rate x measured round trip x 1.5 requests in flight (delivery.engine.InFlightLimit).
+    send_concurrency: int = Field(default=200, ge=1, le=1000)
     max_delivery_attempts: int = Field(default=5, ge=1)
     # Alerts: a chat's alert messages come at least this many seconds apart; matches in between are bundled.
     alert_min_interval: float = Field(default=600.0, ge=0)

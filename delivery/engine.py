@@ -17,8 +17,11 @@ rows back, lets requests in flight finish, and records everything: nothing is se
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import html
 import logging
+import math
 import random
 import re
 import time
@@ -38,6 +41,14 @@ log = logging.getLogger(__name__)
 
 RECORD_EVERY = 64
 RECORD_INTERVAL = 0.05
+# Requests in flight: enough to carry the rate limit at the measured round trip (Little's law: in flight =
+# rate x latency), with headroom for jitter, never fewer than MIN_IN_FLIGHT nor more than the workers cap.
+MIN_IN_FLIGHT = 4
+IN_FLIGHT_HEADROOM = 1.5
+ASSUMED_LATENCY = 0.1  # seconds, until the first answers are timed
+LATENCY_WEIGHT = 0.05  # of each new measurement in the moving average
+# How long the claimer waits for rows still being prepared before it looks again.
+PREPARING_POLL = 0.05
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -103,7 +114,8 @@ class DeliveryEngine:
         self.limits = limits
         # Shared with python-telegram-bot's rate limiter when replies and bulletins run in one process.
         self.flood = flood or limits.flood_limits()
-        self.workers = workers
+        self.workers = workers  # the cap on requests in flight (SEND_CONCURRENCY); the run uses what the rate needs
+        self.in_flight = InFlightLimit(workers, limits.per_second)
         # Under a rate limit, claim about two seconds of work at a time: a big claim is a long stretch of
         # event-loop work that delays the sends due meanwhile, and late sends bunch up at Telegram's end.
         self.claim_batch = min(claim_batch, max(16, 2 * limits.per_second)) if limits.per_second else claim_batch
@@ -112,9 +124,14 @@ class DeliveryEngine:
         self.retry_horizon = retry_horizon
         self.clock = clock
         self._stopping = False
+        self._rows_added = asyncio.Event()
 
     def request_stop(self) -> None:
         self._stopping = True
+
+    def rows_added(self) -> None:
+        """Preparation committed new rows: a run waiting for them (more_coming) claims them now."""
+        self._rows_added.set()
 
     @property
     def stopping(self) -> bool:
@@ -123,10 +140,17 @@ class DeliveryEngine:
     # ------------------------------------------------------------------ the run
 
     async def run(
-        self, *, only_ids: Sequence[int] | None = None, wait_for_retries: bool = True, urgent: bool = False
+        self,
+        *,
+        only_ids: Sequence[int] | None = None,
+        wait_for_retries: bool = True,
+        urgent: bool = False,
+        more_coming: Callable[[], bool] | None = None,
     ) -> RunSummary:
         """Send what is due. With `wait_for_retries`, stay until rows postponed by a 429 or a transient error
-        within `retry_horizon` seconds are sent too. `urgent` rows (a user asked) go before bulletins."""
+        within `retry_horizon` seconds are sent too. `urgent` rows (a user asked) go before bulletins. While
+        `more_coming()` is true (bulletins still being prepared), an empty claim waits for new rows instead of
+        ending the run, so sending starts with the first prepared page."""
         summary = RunSummary()
         started_at = self.clock()
         priority = REPLY if urgent else BULK
@@ -144,7 +168,7 @@ class DeliveryEngine:
             for n in range(worker_count)
         ]
         try:
-            await self._feed(queue, recorder, only_ids, held, wait_for_retries)
+            await self._feed(queue, recorder, only_ids, held, wait_for_retries, more_coming)
         finally:
             for _ in workers:
                 await queue.put(None)
@@ -178,12 +202,18 @@ class DeliveryEngine:
         only_ids: Sequence[int] | None,
         held: set[int],
         wait: bool,
+        more_coming: Callable[[], bool] | None = None,
     ) -> None:
         while not self._stopping:
+            self._rows_added.clear()
             batch = await self._claim(only_ids, held)
             for row in batch:
                 await queue.put(row)
             if batch:
+                continue
+            if more_coming is not None and more_coming():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._rows_added.wait(), PREPARING_POLL)
                 continue
             # Nothing claimable now. Let the work in hand finish: it may postpone rows for a retry.
             await queue.join()
@@ -249,15 +279,19 @@ class DeliveryEngine:
             slot = await self.flood.acquire(chat_id, priority)
             if attempt == 0 and self._stopping:
                 return False
-            if slot is not None:
-                slot.started()
-            result = await self.transport.send_message(
-                chat_id,
-                text,
-                parse_mode=parse_mode,
-                paid_broadcast=self.limits.paid_broadcast,
-                message_thread_id=row.thread_id,
-            )
+            async with self.in_flight:
+                if slot is not None:
+                    slot.started()
+                sent_at = time.monotonic()
+                result = await self.transport.send_message(
+                    chat_id,
+                    text,
+                    parse_mode=parse_mode,
+                    paid_broadcast=self.limits.paid_broadcast,
+                    message_thread_id=row.thread_id,
+                )
+                if result.status is not None:  # an answer came: its round trip is a latency sample
+                    self.in_flight.observe(time.monotonic() - sent_at)
             if result.ok:
                 recorder.sent(row.id, result.message_id, self.clock(), None if parse_mode else "sent as plain text")
                 summary.sent += 1
@@ -325,6 +359,59 @@ class DeliveryEngine:
         async with self.db.session() as session:
             await delivery_repo.move_chat(session, old_chat_id, new_chat_id)
             await delivery_repo.retarget(session, row.id, new_chat_id)
+
+
+class InFlightLimit:
+    """How many sends may await Telegram's answer at once: rate limit x measured round trip x headroom.
+
+    A fixed number either starves the rate limit when the round trip is long (32 in flight at 80 ms carry at most
+    400 messages a second) or keeps far more requests and connections open than a slow rate needs. Without a
+    rate limit, the cap.
+    """
+
+    def __init__(self, cap: int, per_second: int | None) -> None:
+        self.cap = max(1, cap)
+        self.per_second = per_second
+        self.latency = ASSUMED_LATENCY
+        self.limit = self._target()
+        self._active = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def _target(self) -> int:
+        if not self.per_second:
+            return self.cap
+        wanted = math.ceil(round(self.per_second * self.latency * IN_FLIGHT_HEADROOM, 6))
+        return max(min(MIN_IN_FLIGHT, self.cap), min(self.cap, wanted))
+
+    def observe(self, seconds: float) -> None:
+        self.latency += LATENCY_WEIGHT * (seconds - self.latency)
+        self.limit = self._target()
+        self._wake()
+
+    async def __aenter__(self) -> None:
+        if self._active < self.limit and not self._waiters:
+            self._active += 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)  # first come, first served
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # handed a slot just as it was cancelled: pass it on
+                self._active -= 1
+                self._wake()
+            raise
+
+    async def __aexit__(self, *_: object) -> None:
+        self._active -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._active < self.limit:
+            future = self._waiters.popleft()
+            if not future.done():
+                self._active += 1  # handed to the waiter
+                future.set_result(None)
 
 
 class _Recorder:

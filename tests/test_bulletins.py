@@ -503,3 +503,33 @@ async def test_a_group_that_becomes_a_supergroup_keeps_its_settings(bot: Running
     bot.clock.set(at(2026, 11, 27, 7, 0))
     assert (await bot.run_bulletins()).sent == 1
     assert any("bulletin ·" in m.visible_text for m in bot.api.sent(-1009999))
+
+
+async def test_sending_starts_with_the_first_prepared_page(bot: RunningBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Preparing overlaps sending: by the time the last page of due bulletins is written, earlier pages' bulletins
+    are already on their way (before, nothing left until every page was written)."""
+    monkeypatch.setattr(bot_bulletins, "PREPARE_PAGE", 40)
+    due = 3 * 40
+    bot.clock.set(at(2026, 11, 27, 7, 1))
+    await add_articles(bot.db, "Story")
+    async with bot.db.session() as session:
+        for chat in range(1, due + 1):
+            session.add(
+                Subscriber(
+                    chat_id=chat, chat_type="private", timezone="UTC", active=True, last_article_id=0, times=[],
+                    next_bulletin_at=at(2026, 11, 27, 7, 0),
+                )
+            )  # fmt: skip
+    sent_at_each_page: list[int] = []
+    engine = bot.bulletins.engine
+    signal_rows = engine.rows_added
+
+    def rows_added() -> None:
+        sent_at_each_page.append(len(bot.api.sent()))
+        signal_rows()
+
+    engine.rows_added = rows_added  # type: ignore[method-assign]
+    summary = await bot.run_bulletins()
+    assert summary.prepared == summary.sent == due
+    assert len(sent_at_each_page) == 3
+    assert sent_at_each_page[0] == 0 and sent_at_each_page[-1] > 0

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select, update
 
-from delivery.engine import DeliveryEngine, DeliveryLimits
+from delivery.engine import MIN_IN_FLIGHT, DeliveryEngine, DeliveryLimits, InFlightLimit
 from delivery.ratelimit import BULK, REPLY, FloodLimits, SlidingWindow, Slot
 from delivery.transport import BotApiTransport
 from fakebot import FakeBotAPI
@@ -238,12 +238,12 @@ async def test_replies_are_not_queued_behind_a_bulletin_run(bot: RunningBot) -> 
 
     window = _WatchedWindow(30, 1.0, clock=lambda: now[0], sleep=sleep)
     bot.bulletins.engine.flood.overall = window  # the replies' rate limiter shares this FloodLimits
-    workers = bot.bulletins.engine.workers
+    assert bot.bulletins.engine.workers > 120  # a sender for every row: all the rows left wait in the window
     await seed(bot.db, range(1, 121))
     run = asyncio.create_task(bot.run_bulletins())
     try:
         # The first second's 30 go out; then every sender waits in the window for the clock.
-        await _until(lambda: len(bot.api.sent()) == 30 and window.asked[BULK] - len(window.granted) == workers,
+        await _until(lambda: len(bot.api.sent()) == 30 and window.asked[BULK] - len(window.granted) == 90,
                      "every sender queued in the window")  # fmt: skip
         bot.api.user_sends_text(5000, "/help")
         await _until(lambda: window.asked[REPLY] == 1, "the reply queued in the window")
@@ -512,3 +512,75 @@ async def test_rows_waiting_longer_than_the_lease_are_not_claimed_again_by_the_s
         await engine.transport.close()
     assert summary.sent == 150
     assert bulletins_by_chat(fake_api) == {c: 1 for c in range(1, 151)}
+
+
+def test_requests_in_flight_follow_the_rate_and_the_round_trip() -> None:
+    """Little's law with headroom: rate x latency x 1.5, at least MIN_IN_FLIGHT, at most the cap."""
+    paid = InFlightLimit(200, 1000)
+    for _ in range(400):
+        paid.observe(0.08)
+    assert paid.limit == 120  # 1,000/s at 80 ms: a fixed 32 would carry at most 400/s
+    slow = InFlightLimit(200, 30)
+    for _ in range(400):
+        slow.observe(0.08)
+    assert slow.limit == MIN_IN_FLIGHT
+    capped = InFlightLimit(50, 1000)
+    for _ in range(400):
+        capped.observe(0.5)
+    assert capped.limit == 50
+    assert InFlightLimit(64, None).limit == 64  # no rate limit: the cap
+
+
+async def test_the_in_flight_limit_admits_in_order_and_a_cancelled_waiter_keeps_no_slot() -> None:
+    gate = InFlightLimit(2, None)
+    active, most, order = 0, 0, []
+    release = asyncio.Event()
+
+    async def send(n: int) -> None:
+        nonlocal active, most
+        async with gate:
+            order.append(n)
+            active += 1
+            most = max(most, active)
+            await release.wait()
+            active -= 1
+
+    tasks = [asyncio.create_task(send(n)) for n in range(5)]
+    await asyncio.sleep(0.01)
+    assert order == [0, 1]  # two in flight, three waiting
+    tasks[2].cancel()
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert most == 2 and order == [0, 1, 3, 4]
+    async with gate, gate:  # both slots are free again
+        pass
+
+
+async def test_a_long_round_trip_raises_the_requests_in_flight(database: Database, fake_api: FakeBotAPI) -> None:
+    fake_api.latency = 0.25
+    await seed(database, range(1, 121))
+    engine = engine_for(database, fake_api, limits=DeliveryLimits(per_second=100), workers=200)
+    assert engine.in_flight.limit == 15  # 100/s at the assumed 0.1 s
+    active = most = 0
+    send = engine.transport.send_message
+
+    async def counted_send(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        nonlocal active, most
+        active += 1
+        most = max(most, active)
+        try:
+            return await send(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            active -= 1
+
+    engine.transport.send_message = counted_send  # type: ignore[method-assign]
+    try:
+        summary = await engine.run()
+    finally:
+        await engine.transport.close()
+    assert summary.sent == 120
+    # Every round trip took at least 0.25 s, so the limit grew towards 100 x 0.25 x 1.5 = 38, and the sender
+    # used more than its starting 15 at once.
+    assert engine.in_flight.latency > 0.2 and engine.in_flight.limit >= 32
+    assert 15 < most <= engine.in_flight.limit

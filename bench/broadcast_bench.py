@@ -1,0 +1,200 @@
+#!/usr/bin/env python
+"""Benchmark of a whole scheduled run at Telegram's paid-broadcast ceiling: N subscribers due at one slot,
+prepared and sent at MAX_MESSAGES_PER_SECOND=1000 (PAID_BROADCAST) to a fake Bot API answering after 80 ms.
+
+    .venv/bin/python bench/broadcast_bench.py                                  # 100,000 subscribers, SQLite
+    .venv/bin/python bench/broadcast_bench.py --backend postgresql
+    .venv/bin/python bench/broadcast_bench.py --subscribers 20000 --baseline-subscribers 10000
+
+For each backend, two runs on fresh databases seeded alike (prepare_bench.seed: every subscriber due at 07:00
+Berlin, 60 new articles): this code's `BulletinService.run_due()` (preparing overlapped with sending, requests in
+flight following rate x measured round trip, SEND_CONCURRENCY=200 as the cap), and a baseline of what the bot did
+before, in the same run: `prepare_due()` then `engine.run()` with SEND_CONCURRENCY=32, its default then.
+Each run is a fresh child process (its CPU time and peak RSS are its own); the fake Bot API is a process of its
+own (`python -m fakebot --latency 0.08 --rate 1000`: it answers 429 past 1,000 sends in a sliding second and
+reports the most it saw in any one second). From the database afterwards: per-chat counts (lost, duplicated),
+the first send after the slot, and the sustained rate (sends between the 5th and 95th percentile of send times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from delivery_bench import TOKEN, FakeServer  # noqa: E402
+from prepare_bench import NOW, drop_database, fresh_database, seed  # noqa: E402
+
+RATE = 1000
+LATENCY = 0.08
+CAP = 200
+BASELINE_WORKERS = 32
+
+
+# ------------------------------------------------------------------------------------------------ child
+
+
+async def _run(spec: dict[str, Any]) -> dict[str, Any]:
+    from delivery.engine import DeliveryEngine, DeliveryLimits
+    from delivery.transport import BotApiTransport
+    from services.bulletins import BulletinService
+    from storage.session import Database
+
+    db = Database.from_url(spec["db"])
+    workers = spec["workers"]
+    limits = DeliveryLimits(per_second=RATE, paid_broadcast=True)
+    transport = BotApiTransport(spec["api"], TOKEN, connections=workers)
+    engine = DeliveryEngine(db, transport, limits=limits, workers=workers)
+    # The bench's clock stands at the slot (plus 30 s) for preparing; the sends are timed on the real clock.
+    service = BulletinService(db, engine, bulletin_size=8, clock=lambda: NOW)
+    wall0, cpu0 = time.time(), time.process_time()
+    try:
+        if spec["mode"] == "overlapped":
+            summary = await service.run_due(wait_for_retries=True)
+            prepared = summary.prepared
+        else:
+            prepared = await service.prepare_due()
+            summary = await engine.run(wait_for_retries=True)
+    finally:
+        await transport.close()
+        await db.dispose()
+    return {
+        "started": wall0,
+        "wall": time.time() - wall0,
+        "cpu": time.process_time() - cpu0,
+        "prepared": prepared,
+        "sent": summary.sent,
+        "retried": summary.retried,
+        "in_flight_limit": engine.in_flight.limit,
+        "latency": engine.in_flight.latency,
+    }
+
+
+def child_main(spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    result = asyncio.run(_run(spec))
+    with open("/proc/self/status", encoding="ascii") as status:
+        result["peak_rss_mb"] = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    Path(spec["result"]).write_text(json.dumps(result))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ parent
+
+
+async def outcome(url: str, subscribers: int, started: float) -> dict[str, Any]:
+    """Read back from the outbox: per-chat sends, the first send after the start, the sustained rate."""
+    from sqlalchemy import select
+
+    from storage.models import Delivery
+    from storage.session import Database
+
+    db = Database.from_url(url)
+    table = Delivery.__table__
+    try:
+        async with db.engine.connect() as conn:
+            rows = (await conn.execute(select(table.c.subscriber_id, table.c.status, table.c.sent_at))).all()
+    finally:
+        await db.dispose()
+    per_chat: dict[int, int] = {}
+    times = []
+    for subscriber_id, status, sent_at in rows:
+        if status == "sent":
+            per_chat[subscriber_id] = per_chat.get(subscriber_id, 0) + 1
+            if sent_at is not None:
+                times.append(sent_at.timestamp())
+    times.sort()
+    low, high = times[len(times) // 20], times[(len(times) * 19) // 20]
+    sustained = (len(times) * 0.9) / (high - low) if high > low else float("nan")
+    return {
+        "lost": subscribers - len(per_chat),
+        "duplicated": sum(count - 1 for count in per_chat.values() if count > 1),
+        "first_send_s": times[0] - started if times else float("nan"),
+        "sustained": sustained,
+    }
+
+
+def run_once(mode: str, backend: str, subscribers: int, workers: int, server: FakeServer, workdir: Path) -> dict:
+    db = fresh_database(backend, workdir, f"{mode}-{backend}")
+    try:
+        asyncio.run(seed(db, subscribers, 0.0))
+        server.reset()
+        spec = workdir / f"{mode}.json"
+        result_path = workdir / f"{mode}.result.json"
+        spec.write_text(
+            json.dumps({"db": db, "api": server.url, "workers": workers, "mode": mode, "result": str(result_path)})
+        )
+        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(spec)], cwd=ROOT, check=True)
+        result = json.loads(result_path.read_text())
+        stats = server.stats()
+        result.update(asyncio.run(outcome(db, subscribers, result["started"])))
+        result["max_in_any_second"] = stats["max_sends_in_any_second"]
+        result["rejected"] = stats["rejected_by_code"]
+        result["subscribers"] = subscribers
+    finally:
+        drop_database(db)
+    return result
+
+
+def row(label: str, r: dict[str, Any]) -> str:
+    n = r["subscribers"]
+    return (
+        f"| {label} | {n:,} | {r['sustained']:,.0f} | {r['max_in_any_second']} | {r['wall']:.1f} | "
+        f"{r['first_send_s']:.2f} | {1000 * r['cpu'] / max(r['sent'], 1):.3f} | {r['peak_rss_mb']:.0f} | "
+        f"{r['in_flight_limit']} | {r['lost']} | {r['duplicated']} | {r['rejected'] or '-'} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        return child_main(argv[1])
+    parser = argparse.ArgumentParser(prog="bench/broadcast_bench.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--baseline-subscribers", type=int, default=20_000, help="the baseline's run (it is slower)")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--no-baseline", action="store_true")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="broadcast-bench-") as temp:
+        workdir = Path(temp)
+        scenario = SimpleNamespace(latency=LATENCY, server_rate=RATE, fault_ratio=0.0)
+        server = FakeServer(scenario, workdir / "fakebot.log")  # type: ignore[arg-type]
+        try:
+            results = {"this code": run_once("overlapped", args.backend, args.subscribers, CAP, server, workdir)}
+            if not args.no_baseline:
+                results["baseline"] = run_once(
+                    "sequential", args.backend, args.baseline_subscribers, BASELINE_WORKERS, server, workdir
+                )
+        finally:
+            server.stop()
+    print(
+        f"\n{args.backend}, MAX_MESSAGES_PER_SECOND={RATE} with PAID_BROADCAST, fake Bot API answering after "
+        f"{LATENCY * 1000:.0f} ms; this code: run_due() with SEND_CONCURRENCY={CAP} as the cap; baseline: "
+        f"prepare_due() then engine.run() with SEND_CONCURRENCY={BASELINE_WORKERS}\n"
+    )
+    print(
+        "| run | subscribers | sustained msg/s | most in any second (server) | whole run s | first send after slot s "
+        "| CPU ms/msg | peak RSS MB | in flight at the end | lost | duplicated | rejected |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for label, result in results.items():
+        print(row(label, result))
+    if "baseline" in results:
+        ratio = results["this code"]["sustained"] / results["baseline"]["sustained"]
+        print(f"\nsustained rate, this code / baseline: {ratio:.2f}×")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
