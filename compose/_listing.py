@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from compose.html import escape, visible_length
+from compose.i18n import gettext as _
 from compose.text import one_line, truncate, utf16_len
 
-UNTITLED = "Untitled"
 SOURCE_MAX = 64  # a source name is a publication's name; cap untrusted ones so titles keep the room
 MIN_TITLE = 12  # below this a truncated title says nothing: refuse instead
 
@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 
 def clean_title(title: str) -> str:
-    return one_line(title) or UNTITLED
+    return one_line(title) or _("Untitled")
 
 
 def clean_source(source: str | None) -> str:

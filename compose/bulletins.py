@@ -7,22 +7,24 @@ from datetime import datetime, time
 
 from compose._listing import clean_source, clean_title, join_meta, read_command, render_numbered
 from compose.html import MESSAGE_LIMIT, escape
+from compose.i18n import gettext as _
 from compose.text import long_date
 from compose.types import ArticleLike
 
 
 def edition_name(local_time: datetime | time) -> str:
-    """'Morning bulletin' 04:00–10:59, 'Midday bulletin' 11:00–15:59, 'Evening bulletin' otherwise."""
+    """In the current language: 'Morning bulletin' 04:00–10:59, 'Midday bulletin' 11:00–15:59, 'Evening bulletin' otherwise."""
     hour = local_time.hour
     if 4 <= hour < 11:
-        return "Morning bulletin"
+        return _("Morning bulletin")
     if 11 <= hour < 16:
-        return "Midday bulletin"
-    return "Evening bulletin"
+        return _("Midday bulletin")
+    return _("Evening bulletin")
 
 
 def bulletin_heading(local_now: datetime) -> str:
-    """'<b>Midday bulletin · Friday 27 November 2026</b>', from the fields of the local time as given."""
+    """'<b>Midday bulletin · Friday 27 November 2026</b>' in the current language, from the fields of the local time
+    as given."""
     return f"<b>{escape(edition_name(local_now))} · {escape(long_date(local_now))}</b>"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import BaseHandler
 
-from compose.filters import FILTER_CLEARED, filter_changed_text, filter_error_text, no_such_term_text, render_filter
+from compose.filters import filter_changed_text, filter_cleared, filter_error_text, no_such_term_text, render_filter
 from handlers.common import command, may_change_settings, reply_html, subscriber_for
 from handlers.context import NewsContext
 from services import preferences
@@ -30,7 +30,7 @@ async def filter_command(update: Update, context: NewsContext) -> None:
                 text = render_filter(preferences.filter_terms(subscriber))
             elif verb.lower() == "clear" and not rest:
                 preferences.clear_filter(subscriber)
-                text = FILTER_CLEARED
+                text = filter_cleared()
             elif verb.lower() == "remove":
                 removed = preferences.remove_filter_term(subscriber, rest)
                 text = (
