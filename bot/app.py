@@ -16,6 +16,7 @@ from bot.errors import ErrorReporter
 from bot.settings import Settings
 from bot.updates import ChatOrderedUpdateProcessor
 from compose.help import bot_commands
+from compose.i18n import SUPPORTED_LANGUAGES, use_language
 from delivery.engine import DeliveryEngine, DeliveryLimits, RunSummary
 from delivery.ratelimit import FloodLimits, ReplyRateLimiter
 from delivery.transport import BotApiTransport
@@ -26,6 +27,7 @@ from handlers import (
     fallback,
     filters,
     inline,
+    language,
     search,
     sources,
     start,
@@ -52,7 +54,20 @@ BULLETIN_JOB = "bulletins"
 FEEDS_JOB = "feeds"
 
 # Order matters: feature handlers first, the catch-all fallback last.
-FEATURES = (start, articles, subscriptions, bulletin, sources, topics, filters, alerts, search, inline, fallback)
+FEATURES = (
+    start,
+    articles,
+    subscriptions,
+    bulletin,
+    sources,
+    topics,
+    filters,
+    alerts,
+    language,
+    search,
+    inline,
+    fallback,
+)
 
 
 def build_application(settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow) -> NewsApplication:
@@ -78,6 +93,8 @@ def build_application(settings: Settings, db: Database, *, clock: Callable[[], d
     )
     services = BotServices(settings=chat_settings(settings), db=db, bulletins=bulletins, feeds=feeds, clock=clock)
     application.bot_data[SERVICES_KEY] = services
+    # Each update first gets its chat's language (compose.i18n), then goes to the features.
+    application.add_handler(language.per_update(), group=language.LANGUAGE_GROUP)
     for feature in FEATURES:
         application.add_handlers(feature.handlers())
     application.add_error_handler(ErrorReporter().on_error)
@@ -172,5 +189,9 @@ def build_bulletin_service(
 
 
 async def announce_commands(application: NewsApplication) -> None:
-    """Give Telegram the command menu (the same list /help shows)."""
+    """Give Telegram the command menu (the same list /help shows): once per language the bot speaks, for users
+    whose app is in that language, and the default (English) for everyone else."""
     await application.bot.set_my_commands(bot_commands())
+    for code in SUPPORTED_LANGUAGES:
+        with use_language(code):
+            await application.bot.set_my_commands(bot_commands(), language_code=code)

@@ -8,6 +8,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from compose._listing import chunked, clean_source, clean_title, fit_titles, join_meta, read_command
 from compose.buttons import RemoveAlert
+from compose.filters import reason_text
 from compose.html import MESSAGE_LIMIT, escape, visible_length
 from compose.i18n import gettext as _
 from compose.text import truncate
@@ -49,7 +50,7 @@ def terms_line(terms: Sequence[str]) -> str:
 
 def bad_term_text(term: str, reason: str) -> str:
     return _("Can't use “{term}”: {reason}. Nothing was changed.").format(
-        term=escape(truncate(term, 40)), reason=escape(reason)
+        term=escape(truncate(term, 40)), reason=escape(reason_text(reason))
     )
 
 

@@ -5,9 +5,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from compose.html import escape
+from compose.i18n import N_, translate_known
 from compose.i18n import gettext as _
 from compose.text import truncate
 from model.terms import Term
+
+# Why a term or a filter change is refused, as model.terms and services.preferences say it (in English).
+TERM_REASONS = (
+    N_("empty term"),
+    N_("a term is at most {most} characters"),
+    N_("unbalanced quote"),
+    N_('a phrase ends at its closing quote ("…" or "…"*)'),
+    N_("* only at the end of a word or phrase"),
+    N_("a term needs letters or digits"),
+    N_("no term given"),
+    N_("a filter holds at most {most} terms"),
+)
+
+
+def reason_text(reason: str) -> str:
+    """A refusal's reason (plain text) in the current language."""
+    return translate_known(reason, TERM_REASONS)
 
 
 def filter_help() -> str:
@@ -54,7 +72,12 @@ def filter_changed_text(terms: Sequence[Term]) -> str:
 
 
 def filter_error_text(reason: str) -> str:
-    return _("❌ {reason}. Nothing changed.").format(reason=escape(truncate(reason, 200))) + "\n\n" + filter_help()
+    reason = escape(truncate(reason_text(reason), 200))
+    return _("❌ {reason}. Nothing changed.").format(reason=reason) + "\n\n" + filter_help()
+
+
+def filter_too_long_text() -> str:
+    return filter_error_text(_("that is too long"))
 
 
 def no_such_term_text(written: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import gettext as _gettext
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -107,6 +108,24 @@ def pgettext(context: str, message: str) -> str:
 def N_(message: str) -> str:
     """Marks a string for extraction without translating it now (module-level tables); `_()` it when used."""
     return message
+
+
+def translate_known(text: str, known: Sequence[str]) -> str:
+    """`text`, an English message a lower layer made (model and storage cannot import this module), in the current
+    language when it is one of the `known` msgids (marked with N_ where they are listed) with its `{name}` fields
+    filled in; anything else as it is (a server's error, say)."""
+    for msgid in known:
+        match = _known_pattern(msgid).fullmatch(text)
+        if match is not None:
+            return gettext(msgid).format(**match.groupdict())
+    return text
+
+
+@functools.cache
+def _known_pattern(msgid: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", msgid)  # literal, name, literal, name, ..., literal
+    pattern = "".join(re.escape(part) if index % 2 == 0 else f"(?P<{part}>.+?)" for index, part in enumerate(parts))
+    return re.compile(pattern, re.DOTALL)
 
 
 # ---------------------------------------------------------------------------- names, lists, dates, ages

@@ -11,8 +11,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from compose.buttons import FollowSource, SourcesPage, UnfollowSource
 from compose.headlines import format_age
 from compose.html import MESSAGE_LIMIT, escape, split_message
+from compose.i18n import N_, ngettext, translate_known
 from compose.i18n import gettext as _
-from compose.i18n import ngettext
 from compose.text import one_line, truncate
 
 MAX_ERROR_CHARS = 160
@@ -147,9 +147,18 @@ class FirstPollLike(Protocol):
         ...
 
 
+# Why a URL cannot be a source, as services.feeds and services.following say it (in English); `error` is a server's
+# or parser's own words, which stay as they are.
+SOURCE_ERRORS = (
+    N_("{url} is not an http(s) URL"),
+    N_("cannot use {url} as a source: {error}"),
+    N_("that source was removed meanwhile; try again"),
+)
+
+
 def source_error_text(error: str) -> str:
     """Why a URL could not be added (the error's text comes from outside: servers, parsers)."""
-    return f"❌ {escape(truncate(error, 500))}"
+    return f"❌ {escape(truncate(translate_known(error, SOURCE_ERRORS), 500))}"
 
 
 def already_a_source_text(source: SourceLike) -> str:

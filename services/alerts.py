@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from compose.alerts import render_alert
+from compose.i18n import use_language
 from model.alert_index import AlertIndex, IndexedAlert
 from model.selection import reads_source
 from model.terms import MatchText, Term, TermError, parse_term, parse_terms
@@ -267,9 +268,10 @@ class AlertService:
             sections: dict[int | None, list[Article]] = {}
             for match in waiting:
                 sections.setdefault(match.alert_id, []).append(match.article)
-            text = render_alert(
-                [(terms.get(alert_id) if alert_id else None, found) for alert_id, found in sections.items()]
-            )
+            with use_language(chat.language):
+                text = render_alert(
+                    [(terms.get(alert_id) if alert_id else None, found) for alert_id, found in sections.items()]
+                )
             articles = [article.id for found in sections.values() for article in found]
             messages.append(delivery_repo.NewBulletin(chat.subscriber_id, chat.chat_id, text, articles, None))
             match_ids.append([match.match_id for match in waiting])

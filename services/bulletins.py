@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from compose.bulletins import bulletin_heading, render_bulletin
+from compose.i18n import use_language
 from delivery.engine import DeliveryEngine, RunSummary
 from model.selection import ArticleFacts, Selection
 from services import selection
@@ -200,16 +201,16 @@ class _Window:
 
 
 class _PageComposer:
-    """Bulletins for one page of subscribers. They mostly share their "new since" mark, edition, zone and
+    """Bulletins for one page of subscribers. They mostly share their "new since" mark, edition, zone, language and
     selection, so the articles are queried once per mark, picked once per mark and selection, and rendered once
-    per mark, selection and heading."""
+    per mark, selection, language and heading (each in the chat's language)."""
 
     def __init__(self, bulletin_size: int, now: datetime) -> None:
         self.bulletin_size = bulletin_size
         self.now = now
         self._windows: dict[int, _Window] = {}
         self._picks: dict[tuple[int, Selection], list[Article]] = {}
-        self._texts: dict[tuple[int, Selection, str], str] = {}
+        self._texts: dict[tuple[int, Selection, str, str], str] = {}
 
     async def _pick(self, session: AsyncSession, mark: int, chosen: Selection) -> tuple[list[Article], _Window]:
         window = self._windows.get(mark)
@@ -240,9 +241,10 @@ class _PageComposer:
         articles, window = await self._pick(session, mark, chosen)
         if not articles:
             return _Composed(None, mark)
-        key = (mark, chosen, bulletin_heading(local_now))
-        if key not in self._texts:
-            self._texts[key] = render_bulletin(articles, local_now=local_now, note=selection.note(chosen))
+        with use_language(subscriber.language) as language:
+            key = (mark, chosen, language, bulletin_heading(local_now))
+            if key not in self._texts:
+                self._texts[key] = render_bulletin(articles, local_now=local_now, note=selection.note(chosen))
         bulletin = delivery_repo.NewBulletin(
             subscriber.id, subscriber.chat_id, self._texts[key], [a.id for a in articles], slot_at
         )

@@ -129,6 +129,7 @@ class DueChat:
     subscriber_id: int
     chat_id: int
     last_alert_at: datetime | None
+    language: str | None = None  # the chat's, for the words around the headlines
 
 
 async def due_alert_chats(
@@ -137,7 +138,7 @@ async def due_alert_chats(
     """Chats with an id above `after_id` that have matches waiting, whose last alert message was at least
     `min_interval` ago (or never) and that have not blocked the bot; in id order."""
     query = (
-        select(Subscriber.id, Subscriber.chat_id, Subscriber.last_alert_at)
+        select(Subscriber.id, Subscriber.chat_id, Subscriber.last_alert_at, Subscriber.language)
         .where(
             Subscriber.id > after_id,
             Subscriber.blocked_at.is_(None),
@@ -149,7 +150,7 @@ async def due_alert_chats(
         .order_by(Subscriber.id)
         .limit(limit)
     )
-    return [DueChat(row.id, row.chat_id, row.last_alert_at) for row in await session.execute(query)]
+    return [DueChat(row.id, row.chat_id, row.last_alert_at, row.language) for row in await session.execute(query)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,9 @@ async def get_or_create_subscriber(
     language: str | None,
     default_timezone: str,
 ) -> Subscriber:
-    """The chat's row, created (not subscribed) on first contact; name and type kept current."""
+    """The chat's row, created (not subscribed) on first contact; name and type kept current. `language` (the
+    user's Telegram language_code) is the chat's language from its creation on: later contacts, whoever makes them,
+    do not change it (only /language does), so a group keeps the language of whoever brought the bot in."""
     found = await get_subscriber(session, chat_id)
     if found is None:
         subscriber = Subscriber(
@@ -49,9 +51,12 @@ async def get_or_create_subscriber(
         subscriber = found
     subscriber.chat_type = chat_type
     subscriber.name = name
-    if language:
-        subscriber.language = language
     return subscriber
+
+
+async def chat_language(session: AsyncSession, chat_id: int) -> str | None:
+    """The language stored for the chat (None: no row yet, or none known): one small query per update."""
+    return await session.scalar(select(Subscriber.language).where(Subscriber.chat_id == chat_id))
 
 
 def set_bulletin_times(subscriber: Subscriber, times: Sequence[time]) -> None:
