@@ -36,9 +36,14 @@ LOCALES = Path(__file__).resolve().parent / "locales"
 DEFAULT_LANGUAGE = "en"
 
 
+LANGUAGE_NAMES = {"en": "English", "ru": "Русский", "de": "Deutsch", "es": "Español"}  # in this order in menus
+
+
 def _found_languages() -> tuple[str, ...]:
-    found = sorted(path.parent.parent.name for path in LOCALES.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
-    return (DEFAULT_LANGUAGE, *(code for code in found if code != DEFAULT_LANGUAGE))
+    """The languages with a catalogue: English first, then those of LANGUAGE_NAMES, then any other by code."""
+    found = {path.parent.parent.name for path in LOCALES.glob(f"*/LC_MESSAGES/{DOMAIN}.po")}
+    known = [code for code in LANGUAGE_NAMES if code in found or code == DEFAULT_LANGUAGE]
+    return (*known, *sorted(found - set(known)))
 
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = _found_languages()
@@ -129,9 +134,6 @@ def _known_pattern(msgid: str) -> re.Pattern[str]:
 
 
 # ---------------------------------------------------------------------------- names, lists, dates, ages
-
-LANGUAGE_NAMES = {"en": "English", "ru": "Русский", "de": "Deutsch", "es": "Español"}
-
 
 def language_name(code: str) -> str:
     """The language's own name ('Deutsch'), as its speakers would look for it in a list."""
