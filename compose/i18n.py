@@ -135,6 +135,7 @@ def _known_pattern(msgid: str) -> re.Pattern[str]:
 
 # ---------------------------------------------------------------------------- names, lists, dates, ages
 
+
 def language_name(code: str) -> str:
     """The language's own name ('Deutsch'), as its speakers would look for it in a list."""
     if code in LANGUAGE_NAMES:
