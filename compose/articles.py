@@ -85,7 +85,8 @@ def article_blocks(article: ArticleLike) -> list[str]:
     blocks.extend(escape(para) for para in paragraphs(article))
     url = safe_url(article.url)
     if url:
-        blocks.append(f'<a href="{escape(url, quote=True)}">{escape(_("Source"))}</a>')
+        label = escape(_("Source"))
+        blocks.append(f'<a href="{escape(url, quote=True)}">{label}</a>')
     return blocks
 
 

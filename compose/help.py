@@ -38,5 +38,5 @@ def bot_commands() -> list[BotCommand]:
 
 def help_text() -> str:
     lines = ["<b>" + _("What I can do") + "</b>", ""]
-    lines += [f"/{name} — {escape(_(description))}" for name, description in COMMANDS]
+    lines += ["/" + name + " — " + escape(_(description)) for name, description in COMMANDS]
     return "\n".join(lines)

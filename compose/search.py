@@ -89,9 +89,11 @@ def inline_message_html(article: ArticleLike, *, bot_username: str) -> str:
         lines.append(escape(source))
     links = []
     if article.url:
-        links.append(f'<a href="{escape(article.url, quote=True)}">{escape(_("Read the article"))}</a>')
+        label = escape(_("Read the article"))
+        links.append(f'<a href="{escape(article.url, quote=True)}">{label}</a>')
     link = escape(deep_link(bot_username, article.id), quote=True)
-    links.append(f'<a href="{link}">{escape(_("Open in the bot"))}</a>')
+    label = escape(_("Open in the bot"))
+    links.append(f'<a href="{link}">{label}</a>')
     lines.append(" · ".join(links))
     return "\n".join(lines)
 
