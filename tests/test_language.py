@@ -10,9 +10,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from fakebot import FakeBotAPI
 from storage.models import Subscriber
-from tests.conftest import RunningBot
+from tests.conftest import Clock, RunningBot, start_bot
 from tests.factories import add_articles
+from tests.feedserver import FeedServer
+from tests.test_alerts import add_feed, check, poll
 
 CHAT = 4242
 GROUP = -100777
@@ -180,3 +183,20 @@ async def test_inline_results_use_the_users_language(bot: RunningBot) -> None:
     [result] = answer.results
     assert result.description is not None and result.description == "Reuters · vor 1 Min."
     assert result.visible_text is not None and "Im Bot öffnen" in result.visible_text
+
+
+async def test_alert_messages_come_in_each_chats_language(
+    fake_api: FakeBotAPI, db_url: str, clock: Clock, server: FeedServer
+) -> None:
+    clock.set(at(2026, 11, 27, 9, 0))
+    async with start_bot(fake_api, db_url, clock, page_fetches_per_poll=0) as bot:
+        [reply] = await bot.ask(1, "/alert sanction*", language_code="ru")
+        assert reply.visible_text.startswith("✅ Оповещение 1 настроено: sanction*")
+        await bot.ask(2, "/alert sanction*", language_code="es")
+        source_id = await add_feed(bot, server, "/wire.xml", ("a", "Weather: sunny"))
+        await poll(bot, server, source_id, "/wire.xml", ("a", "Weather: sunny"), ("b", "New sanctions on oil"))
+        await check(bot)
+        [to_russian] = [m.visible_text for m in bot.api.sent(1) if m.visible_text.startswith("🔔")]
+        [to_spanish] = [m.visible_text for m in bot.api.sent(2) if m.visible_text.startswith("🔔")]
+        assert to_russian.startswith("🔔 Оповещение: sanction*\n\n1. New sanctions on oil\nWire · /read_")
+        assert to_spanish.startswith("🔔 Alerta: sanction*\n\n1. New sanctions on oil\nWire · /read_")
