@@ -144,7 +144,12 @@ def language_name(code: str) -> str:
 
 
 def locale() -> Locale:
-    return Locale.parse(current_language())
+    return _locale(current_language())
+
+
+@functools.cache
+def _locale(language: str) -> Locale:
+    return Locale.parse(language)
 
 
 def join_and(items: Sequence[str]) -> str:
@@ -157,7 +162,14 @@ def join_and(items: Sequence[str]) -> str:
 def format_date(moment: date | datetime, pattern: str) -> str:
     """`moment` as the CLDR `pattern` says (e.g. 'EEEE d MMMM y'), with the current language's names for days and
     months. The fields are used as given: convert to the zone wanted first."""
-    return babel_dates.format_date(moment, pattern, locale=locale())
+    day = moment.date() if isinstance(moment, datetime) else moment
+    return _format_date(day, pattern, current_language())
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_date(day: date, pattern: str, language: str) -> str:
+    """Cached: a page of bulletins asks for the same few headings thousands of times."""
+    return babel_dates.format_date(day, pattern, locale=_locale(language))
 
 
 def format_time(moment: time | datetime, pattern: str = "HH:mm") -> str:

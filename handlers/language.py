@@ -23,12 +23,14 @@ async def use_chat_language(update: Update, context: NewsContext) -> None:
     """Make the chat's stored language the current one for the rest of this update (one small query); before the
     chat has a row, and for updates without a chat (inline queries), the user's Telegram language."""
     user = update.effective_user
-    stored = None
+    own = user.language_code if user else None
+    set_language(own)  # first, so that even a failing query below leaves no other update's language behind
     chat = update.effective_chat
     if chat is not None:
         async with context.db.session() as session:
             stored = await subscriber_repo.chat_language(session, chat.id)
-    set_language(stored or (user.language_code if user else None))
+        if stored:
+            set_language(stored)
 
 
 def per_update() -> BaseHandler[Update, NewsContext, None]:
