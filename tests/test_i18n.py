@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 from compose import i18n
@@ -33,8 +34,6 @@ from compose.i18n import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-# Where the bot's words are written (babel.cfg extracts from the same places).
-EXTRACTED = ("compose", "handlers", "bot", "services")
 SCANNED = ("compose", "handlers")  # where every user-facing literal must go through the catalogue
 TRANSLATING_CALLS = {"_", "gettext", "ngettext", "pgettext", "N_"}
 MSGID_ARGUMENTS = {"ngettext": 2, "pgettext": 2}  # how many leading arguments are literals pybabel extracts
@@ -48,12 +47,12 @@ ENTITY = re.compile(r"&(?:lt|gt|amp|quot);")
 
 
 def extracted_messages() -> dict[tuple[str | None, str | tuple[str, str]], str]:
-    """Every message id the code marks, as pybabel extract sees it: (context, id) -> where."""
+    """Every message id the code marks, as `pybabel extract -F babel.cfg` sees it: (context, id) -> where."""
+    with (ROOT / "babel.cfg").open() as file:
+        method_map, options_map = parse_mapping_cfg(file)
     found: dict[tuple[str | None, str | tuple[str, str]], str] = {}
-    for folder in EXTRACTED:
-        method_map = [("**.py", "python")]
-        for filename, lineno, message, _comments, context in extract_from_dir(ROOT / folder, method_map):
-            found.setdefault((context, message), f"{folder}/{filename}:{lineno}")
+    for filename, lineno, message, _comments, context in extract_from_dir(ROOT, method_map, options_map):
+        found.setdefault((context, message), f"{filename}:{lineno}")
     return found
 
 
