@@ -128,7 +128,7 @@ async def test_language_buttons_switch_and_the_choice_outlasts_the_users_languag
     assert reply.visible_text == "С прошлой сводки ничего нового. /headlines покажет последние новости."
 
     [reply] = await bot.ask(CHAT, "/language es", language_code="en")
-    assert reply.visible_text == "✅ A partir de ahora hablo Español en este chat."
+    assert reply.visible_text == "✅ Listo: el idioma de este chat es ahora Español."
     assert await stored_language(bot, CHAT) == "es"
     [reply] = await bot.ask(CHAT, "/language klingon", language_code="en")
     assert reply.visible_text.startswith("No hablo «klingon».")
