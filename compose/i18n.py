@@ -35,7 +35,6 @@ DOMAIN = "newsbot"
 LOCALES = Path(__file__).resolve().parent / "locales"
 DEFAULT_LANGUAGE = "en"
 
-
 LANGUAGE_NAMES = {"en": "English", "ru": "Русский", "de": "Deutsch", "es": "Español"}  # in this order in menus
 
 
@@ -159,9 +158,10 @@ def join_and(items: Sequence[str]) -> str:
     return gettext("{items} and {last}").format(items=", ".join(items[:-1]), last=items[-1])
 
 
-def format_date(moment: date | datetime, pattern: str) -> str:
-    """`moment` as the CLDR `pattern` says (e.g. 'EEEE d MMMM y'), with the current language's names for days and
-    months. The fields are used as given: convert to the zone wanted first."""
+def format_date(moment: date | datetime, pattern: str = "medium") -> str:
+    """`moment` as the CLDR `pattern` says (e.g. 'EEEE d MMMM y', or one of Babel's 'short', 'medium', 'long',
+    'full'), with the current language's names for days and months. The fields are used as given: convert to the
+    zone wanted first. Translatable patterns: `format_date(d, pgettext("date pattern", "d MMM y"))`."""
     day = moment.date() if isinstance(moment, datetime) else moment
     return _format_date(day, pattern, current_language())
 

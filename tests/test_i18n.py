@@ -9,7 +9,7 @@ import ast
 import asyncio
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -181,6 +181,17 @@ async def test_each_task_keeps_its_own_language() -> None:
 
     assert await asyncio.gather(speak("ru"), speak("es")) == ["Вечерняя сводка", "Boletín de la tarde"]
     assert current_language() == "en"
+
+
+def test_dates_times_and_durations_follow_the_language() -> None:
+    moment = datetime(2026, 11, 27, 7, 5)
+    with use_language("ru"):
+        assert format_date(moment, "EEEE d MMMM") == "пятница 27 ноября"
+        assert i18n.format_time(moment) == "07:05"
+        assert i18n.format_timedelta(timedelta(minutes=-5), add_direction=True) == "5 минут назад"
+    with use_language("es"):
+        assert i18n.join_and(["a", "b", "c"]) == "a, b y c" and i18n.format_date(moment) == "27 nov 2026"
+    assert i18n.format_timedelta(timedelta(hours=3)) == "3 hours" and i18n.join_and(["a"]) == "a"
 
 
 def test_errors_from_lower_layers_are_translated_when_known() -> None:
