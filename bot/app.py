@@ -16,6 +16,7 @@ from bot.errors import ErrorReporter
 from bot.settings import Settings
 from bot.updates import ChatOrderedUpdateProcessor
 from compose.help import bot_commands
+from compose.i18n import SUPPORTED_LANGUAGES, use_language
 from delivery.engine import DeliveryEngine, DeliveryLimits, RunSummary
 from delivery.ratelimit import FloodLimits, ReplyRateLimiter
 from delivery.transport import BotApiTransport
@@ -27,6 +28,7 @@ from handlers import (
     fallback,
     filters,
     inline,
+    language,
     search,
     sources,
     start,
@@ -37,6 +39,7 @@ from handlers.context import SERVICES_KEY, BotServices, ChatSettings, NewsContex
 from services.alerts import AlertMatcher, AlertService
 from services.bulletins import BulletinService
 from services.feeds import AdminReport, FeedService
+from services.links import BotLinks
 from storage.session import Database
 from storage.types import utcnow
 
@@ -62,6 +65,7 @@ FEATURES = (
     topics,
     filters,
     alerts,
+    language,
     search,
     inline,
     channels,
@@ -92,13 +96,17 @@ def build_application(settings: Settings, db: Database, *, clock: Callable[[], d
     )
     services = BotServices(settings=chat_settings(settings), db=db, bulletins=bulletins, feeds=feeds, clock=clock)
     application.bot_data[SERVICES_KEY] = services
+    # Each update first gets its chat's language (compose.i18n); a private chat changing a channel is checked
+    # (handlers.channels); then it goes to the features.
+    application.add_handler(language.per_update(), group=language.LANGUAGE_GROUP)
     application.add_handlers(channels.guards(), group=channels.GUARD_GROUP)
     for feature in FEATURES:
         application.add_handlers(feature.handlers())
     application.add_error_handler(ErrorReporter().on_error)
     assert application.job_queue is not None, "python-telegram-bot[job-queue] is required"
 
-    alert_messages = alert_service(settings, db, clock=clock)
+    # Bulletins and alerts share the bot's links (its username, set once Telegram has told it).
+    alert_messages = alert_service(settings, db, clock=clock, links=bulletins.links)
 
     async def send_due_bulletins(_: NewsContext) -> None:
         await run_delivery_check(bulletins, alert_messages)
@@ -124,8 +132,10 @@ async def run_delivery_check(bulletins: BulletinService, alert_messages: AlertSe
     return await bulletins.run_due()
 
 
-def alert_service(settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow) -> AlertService:
-    return AlertService(db, min_interval=settings.alert_min_interval, clock=clock)
+def alert_service(
+    settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow, links: BotLinks | None = None
+) -> AlertService:
+    return AlertService(db, min_interval=settings.alert_min_interval, clock=clock, links=links)
 
 
 def chat_settings(settings: Settings) -> ChatSettings:
@@ -188,5 +198,9 @@ def build_bulletin_service(
 
 
 async def announce_commands(application: NewsApplication) -> None:
-    """Give Telegram the command menu (the same list /help shows)."""
+    """Give Telegram the command menu (the same list /help shows): once per language the bot speaks, for users
+    whose app is in that language, and the default (English) for everyone else."""
     await application.bot.set_my_commands(bot_commands())
+    for code in SUPPORTED_LANGUAGES:
+        with use_language(code):
+            await application.bot.set_my_commands(bot_commands(), language_code=code)

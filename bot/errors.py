@@ -12,11 +12,11 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot.admins import tell_admins
+from compose.replies import apology
 from handlers.context import NewsContext
 
 log = logging.getLogger(__name__)
 
-USER_APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment."
 # Any user can trigger an error again and again: admins hear of each kind once per quiet period.
 ALERT_QUIET_PERIOD = timedelta(minutes=10)
 MAX_TRACKED_KINDS = 256
@@ -79,7 +79,7 @@ class ErrorReporter:
         log.error("error while handling an update", exc_info=context.error)
         if isinstance(update, Update) and update.effective_chat is not None:
             try:
-                await context.bot.send_message(update.effective_chat.id, USER_APOLOGY)
+                await context.bot.send_message(update.effective_chat.id, apology())
             except TelegramError:
                 log.warning("could not tell chat %s about the error", update.effective_chat.id)
         kind = error_kind(context.error)

@@ -41,7 +41,7 @@ async def running(application: NewsApplication) -> AsyncIterator[NewsApplication
         await services.feeds.ensure_sources(services.feeds.configured_feeds)
         await announce_commands(application)
         # Known now that initialize() asked Telegram (getMe): posts in channels and groups link to the bot.
-        services.bulletins.bot_username = application.bot.username
+        services.bulletins.links.username = application.bot.username
         await application.start()
         assert application.updater is not None
         await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)

@@ -1,6 +1,7 @@
 """Compose: pure functions from domain objects to Telegram HTML text and inline keyboards.
 
-Nothing here sees an Update or does I/O. All outside text is escaped; every message fits Telegram's limits.
+Nothing here sees an Update or does I/O. All outside text is escaped; every message fits Telegram's limits. The
+bot's own words come from the gettext catalogues, in the current language (compose/i18n.py).
 """
 
 from compose.articles import render_article

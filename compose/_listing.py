@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from compose.html import escape, visible_length
+from compose.i18n import gettext as _
 from compose.text import one_line, truncate, utf16_len
+from compose.types import ArticleLike
 
-UNTITLED = "Untitled"
 SOURCE_MAX = 64  # a source name is a publication's name; cap untrusted ones so titles keep the room
 MIN_TITLE = 12  # below this a truncated title says nothing: refuse instead
 
@@ -16,7 +17,7 @@ T = TypeVar("T")
 
 
 def clean_title(title: str) -> str:
-    return one_line(title) or UNTITLED
+    return one_line(title) or _("Untitled")
 
 
 def clean_source(source: str | None) -> str:
@@ -36,6 +37,15 @@ def deep_link(bot_username: str, article_id: int) -> str:
 
 def deep_link_html(bot_username: str, article_id: int, label: str) -> str:
     return f'<a href="{escape(deep_link(bot_username, article_id), quote=True)}">{escape(label)}</a>'
+
+
+def article_meta_html(article: ArticleLike, bot_username: str | None) -> str:
+    """An entry's second line in a bulletin or an alert, as HTML: 'source · /read_<id>' in a private chat; with
+    `bot_username` (posts in channels and groups), 'source · Read' with Read linking to the article in the bot."""
+    source = clean_source(article.source)
+    if bot_username is None:
+        return escape(join_meta(source, read_command(article.id)))
+    return join_meta(escape(source), deep_link_html(bot_username, article.id, _("Read")))
 
 
 def join_meta(*parts: str) -> str:
@@ -71,16 +81,14 @@ def render_numbered(
     start_index: int,
     limit: int,
     footer_html: str = "",
-    links_html: Sequence[str] = (),
+    metas_html: Sequence[str] | None = None,
 ) -> str:
     """'{heading}\\n\\n1. <b>title</b>\\nmeta\\n\\n2. ...' with titles shortened to keep within `limit`.
 
-    `titles` and `meta_lines` are plain text (escaped here); `links_html`, when given, ends each meta line (one
-    HTML link per entry); `footer_html`, when given, closes the message.
+    `titles` and `meta_lines` are plain text (escaped here); `metas_html`, when given, are HTML meta lines used
+    instead (see article_meta_html); `footer_html`, when given, closes the message.
     """
-    metas = [escape(meta) for meta in meta_lines]
-    if links_html:
-        metas = [join_meta(meta, link) for meta, link in zip(metas, links_html, strict=True)]
+    metas = [escape(meta) for meta in meta_lines] if metas_html is None else list(metas_html)
 
     def build(shown: Sequence[str]) -> str:
         entries = [

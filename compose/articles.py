@@ -9,11 +9,12 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from compose.buttons import ContinueArticle
 from compose.html import MESSAGE_LIMIT, escape, split_message
+from compose.i18n import gettext as _
+from compose.i18n import join_and
 from compose.text import one_line, short_date
 from compose.types import ArticleLike
 
 META_SEPARATOR = " · "
-SOURCE_LINK_LABEL = "Source"
 # A long article comes this many messages at a time, the last with a Continue button: one /read must not flood
 # the chat (a 1 MB article is ~250 messages) nor hold the bot's send rate for long.
 PARTS_PER_BATCH = 3
@@ -21,14 +22,12 @@ PARTS_PER_BATCH = 3
 
 
 def byline(authors: Sequence[str]) -> str | None:
-    """'By A', 'By A and B', 'By A, B and C'; None when there are no (non-blank) authors."""
+    """'By A', 'By A and B', 'By A, B and C' (in the current language); None when there are no (non-blank) authors."""
     names = [one_line(name) for name in authors]
     names = [name for name in names if name]
     if not names:
         return None
-    if len(names) == 1:
-        return f"By {names[0]}"
-    return f"By {', '.join(names[:-1])} and {names[-1]}"
+    return _("By {authors}").format(authors=join_and(names))
 
 
 def meta_line(article: ArticleLike) -> str | None:
@@ -86,7 +85,8 @@ def article_blocks(article: ArticleLike) -> list[str]:
     blocks.extend(escape(para) for para in paragraphs(article))
     url = safe_url(article.url)
     if url:
-        blocks.append(f'<a href="{escape(url, quote=True)}">{SOURCE_LINK_LABEL}</a>')
+        label = escape(_("Source"))
+        blocks.append(f'<a href="{escape(url, quote=True)}">{label}</a>')
     return blocks
 
 
@@ -94,14 +94,15 @@ def render_article(article: ArticleLike, *, limit: int = MESSAGE_LIMIT) -> list[
     """The whole article as HTML messages, each within `limit` visible UTF-16 units (at least one)."""
     messages = split_message(article_blocks(article), limit=limit)
     if not messages:  # no title, body or link at all: still say something
-        messages = [f"<i>Article {article.id} has no text.</i>"]
+        messages = ["<i>" + _("Article {id} has no text.").format(id=article.id) + "</i>"]
     return messages
 
 
 def continue_keyboard(article_id: int, next_part: int, total: int) -> InlineKeyboardMarkup:
     """'Continue (part 4 of 12)', sending parts `next_part`... of article `article_id`."""
     data = ContinueArticle(article_id, next_part).pack()
-    return InlineKeyboardMarkup([[InlineKeyboardButton(f"Continue (part {next_part} of {total})", callback_data=data)]])
+    label = _("Continue (part {part} of {total})").format(part=next_part, total=total)
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)]])
 
 
 def render_article_batch(

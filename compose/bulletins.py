@@ -5,28 +5,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, time
 
-from compose._listing import clean_source, clean_title, deep_link_html, join_meta, read_command, render_numbered
+from compose._listing import article_meta_html, clean_title, render_numbered
 from compose.html import MESSAGE_LIMIT, escape
+from compose.i18n import gettext as _
 from compose.text import long_date
 from compose.types import ArticleLike
 
 
 def edition_name(local_time: datetime | time) -> str:
-    """'Morning bulletin' 04:00–10:59, 'Midday bulletin' 11:00–15:59, 'Evening bulletin' otherwise."""
+    """In the current language: 'Morning bulletin' 04:00–10:59, 'Midday bulletin' 11:00–15:59, 'Evening bulletin' otherwise."""
     hour = local_time.hour
     if 4 <= hour < 11:
-        return "Morning bulletin"
+        return _("Morning bulletin")
     if 11 <= hour < 16:
-        return "Midday bulletin"
-    return "Evening bulletin"
+        return _("Midday bulletin")
+    return _("Evening bulletin")
 
 
 def bulletin_heading(local_now: datetime) -> str:
-    """'<b>Midday bulletin · Friday 27 November 2026</b>', from the fields of the local time as given."""
+    """'<b>Midday bulletin · Friday 27 November 2026</b>' in the current language, from the fields of the local time
+    as given."""
     return f"<b>{escape(edition_name(local_now))} · {escape(long_date(local_now))}</b>"
-
-
-READ_IN_BOT_LABEL = "Read"
 
 
 def render_bulletin(
@@ -47,10 +46,6 @@ def render_bulletin(
     if not articles:
         raise ValueError("a bulletin needs at least one article")
     titles = [clean_title(article.title) for article in articles]
+    metas = [article_meta_html(article, bot_username) for article in articles]
     heading = bulletin_heading(local_now)
-    if bot_username is None:
-        metas = [join_meta(clean_source(article.source), read_command(article.id)) for article in articles]
-        return render_numbered(heading, titles, metas, start_index=1, limit=limit, footer_html=note)
-    sources = [clean_source(article.source) for article in articles]
-    links = [deep_link_html(bot_username, article.id, READ_IN_BOT_LABEL) for article in articles]
-    return render_numbered(heading, titles, sources, start_index=1, limit=limit, footer_html=note, links_html=links)
+    return render_numbered(heading, titles, (), start_index=1, limit=limit, footer_html=note, metas_html=metas)

@@ -110,6 +110,28 @@ class _Token:
         return text
 
 
+@dataclass(frozen=True)
+class _Code:
+    """A language code: 2 or 3 lowercase ASCII letters ('de'); whether the bot speaks it is the handler's check."""
+
+    @property
+    def regex(self) -> str:
+        return "[a-z]{2,3}"
+
+    def encode(self, value: str) -> str:
+        if not (2 <= len(value) <= 3 and value.isascii() and value.isalpha() and value.islower()):
+            raise ValueError(f"not a language code: {value!r}")
+        return value
+
+    def decode(self, text: str) -> str | None:
+        return text
+
+
+def language_code() -> Any:
+    """A field holding a language code ('ru')."""
+    return dataclasses.field(metadata={"codec": _Code()})
+
+
 def token(length: int = 8) -> Any:
     """A field holding a `length`-digit lowercase hex token."""
     return dataclasses.field(metadata={"codec": _Token(length)})
@@ -311,6 +333,16 @@ class MoreResults(ButtonData, prefix="search:more"):
 
     query_id: int = number()
     offset: int = number(high=MAX_SEARCH_OFFSET)
+
+
+# ---------------------------------------------------------------------------- the chat's language (/language)
+
+
+@dataclass(frozen=True)
+class ChooseLanguage(ButtonData, prefix="lang"):
+    """A language's button under /language: the chat's language from now on."""
+
+    code: str = language_code()
 
 
 # ---------------------------------------------------------------------------- end of search

@@ -18,11 +18,15 @@ from telegram import (
 
 from compose.buttons import ManageChannel
 from compose.html import escape
+from compose.i18n import gettext as _
 from compose.subscriptions import SubscriberLike, format_times
 
 # The chat picker's request id: the chat_shared message that answers it carries it back.
 ADD_CHANNEL_REQUEST = 1
-ADD_CHANNEL_LABEL = "➕ Add a channel"
+
+
+def add_channel_label() -> str:
+    return _("➕ Add a channel")
 
 
 class ChannelLike(SubscriberLike, Protocol):
@@ -65,7 +69,7 @@ def add_channel_keyboard() -> ReplyKeyboardMarkup:
         request_title=True,
     )
     return ReplyKeyboardMarkup(
-        [[KeyboardButton(ADD_CHANNEL_LABEL, request_chat=picker)]], resize_keyboard=True, one_time_keyboard=True
+        [[KeyboardButton(add_channel_label(), request_chat=picker)]], resize_keyboard=True, one_time_keyboard=True
     )
 
 
@@ -75,21 +79,24 @@ def remove_keyboard() -> ReplyKeyboardRemove:
 
 def _status(channel: ChannelLike) -> str:
     if channel.blocked_at is not None and not channel.active:
-        return "⛔ paused: I may not post there"
+        return "⛔ " + _("paused: I may not post there")
     if not channel.active:
-        return "🔕 not subscribed"
-    return f"🔔 {format_times([slot.local_time for slot in channel.times])} ({escape(channel.timezone)})"
+        return "🔕 " + _("not subscribed")
+    times = format_times([slot.local_time for slot in channel.times])
+    return "🔔 " + _("{times} ({zone})").format(times=times, zone=escape(channel.timezone))
 
 
 def channels_text(channels: Sequence[ChannelLike]) -> str:
+    heading = _("<b>Your channels</b>")
     if not channels:
-        return (
-            "<b>Your channels</b>\n\nNone yet. Make me an administrator of a channel with the right to post "
-            "messages, or press “➕ Add a channel” below, and I will post bulletins there."
-        )
-    lines = ["<b>Your channels</b>", ""]
+        none_yet = _(
+            "None yet. Make me an administrator of a channel with the right to post messages, or press "
+            "“{button}” below, and I will post bulletins there."
+        ).format(button=add_channel_label())
+        return f"{heading}\n\n{none_yet}"
+    lines = [heading, ""]
     lines += [f"• <b>{escape(channel.name)}</b>: {_status(channel)}" for channel in channels]
-    lines += ["", "Press a channel to change its settings. To add one, use the button below."]
+    lines += ["", _("Press a channel to change its settings. To add one, use the button below.")]
     return "\n".join(lines)
 
 
@@ -104,52 +111,65 @@ def channels_keyboard(channels: Sequence[ChannelLike]) -> InlineKeyboardMarkup |
     )
 
 
-ADD_CHANNEL_HINT = "To add a channel, press the button below and pick it."
-CHANNELS_IN_PRIVATE = "Send /channels to me in a private chat to manage the channels I post in."
-NO_SUCH_CHANNEL = "I don't post in that channel for you any more. /channels lists yours."
+def add_channel_hint() -> str:
+    return _("To add a channel, press the button below and pick it.")
+
+
+def channels_in_private() -> str:
+    return _("Send /channels to me in a private chat to manage the channels I post in.")
+
+
+def no_such_channel() -> str:
+    return _("I don't post in that channel for you any more. /channels lists yours.")
 
 
 def acting_text(title: str) -> str:
-    return (
-        f"⚙️ Now changing <b>{escape(title)}</b>. For the next hour, /subscribe, /unsubscribe, /timezone, /settings, "
-        "/follow, /unfollow, /add, /remove, /topics, /filter and /alert here apply to the channel. "
+    return _(
+        "⚙️ Now changing <b>{channel}</b>. For the next hour, /subscribe, /unsubscribe, /timezone, /settings, "
+        "/follow, /unfollow, /add, /remove, /topics, /filter, /alert and /language here apply to the channel. "
         "/done returns to this chat's own settings."
-    )
+    ).format(channel=escape(title))
 
 
-DONE_ACTING = "Back to this chat's own settings."
-NOT_ACTING = "You are changing this chat's own settings already. /channels lists your channels."
+def done_acting() -> str:
+    return _("Back to this chat's own settings.")
+
+
+def not_acting() -> str:
+    return _("You are changing this chat's own settings already. /channels lists your channels.")
 
 
 def no_longer_admin_text(title: str) -> str:
-    return (
-        f"You are no longer an administrator of <b>{escape(title)}</b>, so I stopped changing it for you. "
+    return _(
+        "You are no longer an administrator of <b>{channel}</b>, so I stopped changing it for you. "
         "Your commands apply to this chat again."
-    )
+    ).format(channel=escape(title))
 
 
 def channel_added_text(title: str, *, resumed: bool) -> str:
     if resumed:
-        return f"📢 I can post in <b>{escape(title)}</b> again: its bulletins resume with the settings it had."
-    return (
-        f"📢 I will post bulletins in <b>{escape(title)}</b>, on the default schedule. "
-        "/channels here changes its times, sources and topics."
-    )
+        return "📢 " + _("I can post in <b>{channel}</b> again: its bulletins resume with the settings it had.").format(
+            channel=escape(title)
+        )
+    return "📢 " + _(
+        "I will post bulletins in <b>{channel}</b>, on the default schedule. /channels here changes its times, "
+        "sources and topics."
+    ).format(channel=escape(title))
 
 
 def channel_paused_text(title: str) -> str:
-    return (
-        f"⛔ I can no longer post in <b>{escape(title)}</b>, so its bulletins are paused. Its settings are kept: "
-        "make me an administrator there with the right to post, and they resume."
-    )
+    return "⛔ " + _(
+        "I can no longer post in <b>{channel}</b>, so its bulletins are paused. Its settings are kept: make me an "
+        "administrator there with the right to post, and they resume."
+    ).format(channel=escape(title))
 
 
 def cannot_post_text(title: str) -> str:
-    return (
-        f"I am not an administrator of <b>{escape(title)}</b> with the right to post yet. Add me there with that "
-        "right (or pick the channel again and allow it), and I will start."
-    )
+    return _(
+        "I am not an administrator of <b>{channel}</b> with the right to post yet. Add me there with that right (or "
+        "pick the channel again and allow it), and I will start."
+    ).format(channel=escape(title))
 
 
 def not_channel_admin_text(title: str) -> str:
-    return f"Only administrators of <b>{escape(title)}</b> can set up its bulletins."
+    return _("Only administrators of <b>{channel}</b> can set up its bulletins.").format(channel=escape(title))

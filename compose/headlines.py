@@ -17,28 +17,35 @@ from compose._listing import (
 )
 from compose.buttons import MAX_HEADLINES, MoreAllHeadlines, MoreHeadlines, ReadArticle
 from compose.html import MESSAGE_LIMIT
+from compose.i18n import gettext as _
+from compose.i18n import ngettext
 from compose.text import as_utc
 from compose.types import ArticleLike
 
-HEADING = "<b>Latest headlines</b>"
-EMPTY_TEXT = "No headlines yet."
 BUTTONS_PER_ROW = 5
-MORE_LABEL = "More ›"
+
+
+def more_label() -> str:
+    return _("More ›")
 
 
 def format_age(published: datetime, now: datetime) -> str:
-    """'just now' (under a minute, or in the future), '5 min ago', '3 h ago', '2 d ago' (rounded down).
+    """'just now' (under a minute, or in the future), '5 min ago', '3 h ago', '2 d ago' (rounded down), in the
+    current language.
 
     Naive datetimes are taken to be UTC.
     """
     seconds = (as_utc(now) - as_utc(published)).total_seconds()
     if seconds < 60:
-        return "just now"
+        return _("just now")
     if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
+        count = int(seconds // 60)
+        return ngettext("{count} min ago", "{count} min ago", count).format(count=count)
     if seconds < 86400:
-        return f"{int(seconds // 3600)} h ago"
-    return f"{int(seconds // 86400)} d ago"
+        count = int(seconds // 3600)
+        return ngettext("{count} h ago", "{count} h ago", count).format(count=count)
+    count = int(seconds // 86400)
+    return ngettext("{count} d ago", "{count} d ago", count).format(count=count)
 
 
 def headlines_keyboard(
@@ -51,7 +58,7 @@ def headlines_keyboard(
     ]
     rows = chunked(buttons, BUTTONS_PER_ROW)
     if more is not None:
-        rows.append([InlineKeyboardButton(MORE_LABEL, callback_data=more.pack())])
+        rows.append([InlineKeyboardButton(more_label(), callback_data=more.pack())])
     return InlineKeyboardMarkup(rows)
 
 
@@ -83,11 +90,13 @@ def render_headlines(
     Raises ValueError for more than MAX_HEADLINES articles. `note` (HTML) ends the message.
     """
     if not articles:
-        return (f"{EMPTY_TEXT}\n\n{note}" if note else EMPTY_TEXT), None
+        empty = _("No headlines yet.")
+        return (f"{empty}\n\n{note}" if note else empty), None
     if len(articles) > MAX_HEADLINES:
         raise ValueError(f"at most {MAX_HEADLINES} headlines fit in one message, got {len(articles)}")
     titles = [clean_title(article.title) for article in articles]
     metas = headline_metas(articles, now)
     keyboard = headlines_keyboard(articles, start_index=start_index, more=more)
-    text = render_numbered(HEADING, titles, metas, start_index=start_index, limit=limit, footer_html=note)
+    heading = "<b>" + _("Latest headlines") + "</b>"
+    text = render_numbered(heading, titles, metas, start_index=start_index, limit=limit, footer_html=note)
     return text, keyboard

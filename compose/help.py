@@ -1,38 +1,44 @@
-"""The bot's command list: one source for /help and for Telegram's command menu (setMyCommands)."""
+"""The bot's command list: one source for /help and for Telegram's command menu (setMyCommands), in the current
+language (bot/app.py registers the menu once per language)."""
 
 from __future__ import annotations
 
 from telegram import BotCommand
 
 from compose.html import escape
+from compose.i18n import N_
+from compose.i18n import gettext as _
 
 COMMANDS: tuple[tuple[str, str], ...] = (
-    ("headlines", "Latest headlines: /headlines [N]"),
-    ("read", "Read an article: /read <id>"),
-    ("search", 'Search articles: /search words "a phrase" -word'),
-    ("bulletin", "Your bulletin right now"),
-    ("sources", "Sources you read, with follow buttons"),
-    ("follow", "Follow a source: /follow <id or name>"),
-    ("unfollow", "Stop following: /unfollow <id or name>"),
-    ("add", "Add a feed of your own: /add <URL>"),
-    ("remove", "Remove one of your sources: /remove <id or name>"),
-    ("topics", "Read only some topics: /topics [names|all]"),
-    ("filter", "Keyword filter: /filter +word -word"),
-    ("subscribe", "Get bulletins: /subscribe [HH:MM ...]"),
-    ("unsubscribe", "Stop bulletins (settings are kept)"),
-    ("timezone", "Set your timezone: /timezone Area/City"),
-    ("settings", "Your schedule and timezone"),
-    ("alert", "Be told at once: /alert <terms>; /alert lists, /alert off <n>"),
-    ("start", "Welcome and subscribe"),
-    ("help", "This list of commands"),
+    ("headlines", N_("Latest headlines: /headlines [N]")),
+    ("read", N_("Read an article: /read <id>")),
+    ("search", N_('Search articles: /search words "a phrase" -word')),
+    ("bulletin", N_("Your bulletin right now")),
+    ("sources", N_("Sources you read, with follow buttons")),
+    ("follow", N_("Follow a source: /follow <id or name>")),
+    ("unfollow", N_("Stop following: /unfollow <id or name>")),
+    ("add", N_("Add a feed of your own: /add <URL>")),
+    ("remove", N_("Remove one of your sources: /remove <id or name>")),
+    ("topics", N_("Read only some topics: /topics [names|all]")),
+    ("filter", N_("Keyword filter: /filter +word -word")),
+    ("subscribe", N_("Get bulletins: /subscribe [HH:MM ...]")),
+    ("unsubscribe", N_("Stop bulletins (settings are kept)")),
+    ("timezone", N_("Set your timezone: /timezone Area/City")),
+    ("settings", N_("Your schedule and timezone")),
+    ("alert", N_("Be told at once: /alert <terms>; /alert lists, /alert off <n>")),
+    ("language", N_("Choose the bot's language")),
+    ("channels", N_("Channels I post in for you, and adding one")),
+    ("done", N_("Back to this chat's settings after changing a channel's")),
+    ("start", N_("Welcome and subscribe")),
+    ("help", N_("This list of commands")),
 )
 
 
 def bot_commands() -> list[BotCommand]:
-    return [BotCommand(name, description) for name, description in COMMANDS]
+    return [BotCommand(name, _(description)) for name, description in COMMANDS]
 
 
 def help_text() -> str:
-    lines = ["<b>What I can do</b>", ""]
-    lines += [f"/{name} — {escape(description)}" for name, description in COMMANDS]
+    lines = ["<b>" + _("What I can do") + "</b>", ""]
+    lines += ["/" + name + " — " + escape(_(description)) for name, description in COMMANDS]
     return "\n".join(lines)

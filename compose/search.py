@@ -9,8 +9,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InlineQueryResu
 
 from compose._listing import clean_source, clean_title, deep_link, join_meta, render_numbered
 from compose.buttons import MoreResults
-from compose.headlines import MORE_LABEL, format_age, headline_metas, headlines_keyboard
+from compose.headlines import format_age, headline_metas, headlines_keyboard, more_label
 from compose.html import MESSAGE_LIMIT, escape
+from compose.i18n import gettext as _
 from compose.text import truncate
 from compose.types import ArticleLike
 from model.search import MAX_QUERY_CHARS, QueryProblem
@@ -20,28 +21,27 @@ INLINE_RESULTS = 20
 QUERY_SHOWN = 80  # characters of the query repeated in a reply
 INLINE_TITLE_CHARS = 120
 INLINE_MESSAGE_TITLE_CHARS = 1000
-READ_LINK_LABEL = "Read the article"
-OPEN_IN_BOT_LABEL = "Open in the bot"
 
-SEARCH_USAGE = (
-    "Usage: /search &lt;words&gt;, e.g. /search oil prices. "
-    'Put a phrase in quotes ("central bank") and a minus before a word to leave it out (-sport).'
-)
-QUERY_TOO_LONG = f"That search is too long. Use at most {MAX_QUERY_CHARS} characters."
-QUERY_NO_WORDS = "Search for words: that query has no letters or digits."
-QUERY_ONLY_EXCLUSIONS = "Tell me what to look for, not only what to leave out: add a word without a minus."
-NO_MORE_RESULTS = "No more results."
 
-PROBLEM_REPLIES = {
-    QueryProblem.EMPTY: SEARCH_USAGE,
-    QueryProblem.TOO_LONG: QUERY_TOO_LONG,
-    QueryProblem.NO_WORDS: QUERY_NO_WORDS,
-    QueryProblem.ONLY_EXCLUSIONS: QUERY_ONLY_EXCLUSIONS,
-}
+def search_usage() -> str:
+    return _(
+        "Usage: /search &lt;words&gt;, e.g. /search oil prices. "
+        'Put a phrase in quotes ("central bank") and a minus before a word to leave it out (-sport).'
+    )
+
+
+def no_more_results() -> str:
+    return _("No more results.")
 
 
 def query_problem_text(problem: QueryProblem) -> str:
-    return PROBLEM_REPLIES[problem]
+    if problem is QueryProblem.EMPTY:
+        return search_usage()
+    if problem is QueryProblem.TOO_LONG:
+        return _("That search is too long. Use at most {most} characters.").format(most=MAX_QUERY_CHARS)
+    if problem is QueryProblem.NO_WORDS:
+        return _("Search for words: that query has no letters or digits.")
+    return _("Tell me what to look for, not only what to leave out: add a word without a minus.")
 
 
 def _shown_query(query_text: str) -> str:
@@ -49,7 +49,9 @@ def _shown_query(query_text: str) -> str:
 
 
 def no_results_text(query_text: str) -> str:
-    return f"Nothing matches <i>{_shown_query(query_text)}</i>. Try fewer words, or other forms of them."
+    return _("Nothing matches <i>{query}</i>. Try fewer words, or other forms of them.").format(
+        query=_shown_query(query_text)
+    )
 
 
 def render_search_results(
@@ -64,13 +66,13 @@ def render_search_results(
     `/read_<id>`; 'Read' buttons and a 'More ›' button when `more` is given. No articles: no_results_text."""
     if not articles:
         return no_results_text(query_text), None
-    heading = f"<b>Search:</b> <i>{_shown_query(query_text)}</i>"
+    heading = _("<b>Search:</b> <i>{query}</i>").format(query=_shown_query(query_text))
     titles = [clean_title(article.title) for article in articles]
     metas = headline_metas(articles, now)
     text = render_numbered(heading, titles, metas, start_index=start_index, limit=MESSAGE_LIMIT)
     rows = [list(row) for row in headlines_keyboard(articles, start_index=start_index).inline_keyboard]
     if more is not None:
-        rows.append([InlineKeyboardButton(MORE_LABEL, callback_data=more.pack())])
+        rows.append([InlineKeyboardButton(more_label(), callback_data=more.pack())])
     return text, InlineKeyboardMarkup(rows)
 
 
@@ -82,8 +84,11 @@ def inline_message_html(article: ArticleLike, *, bot_username: str) -> str:
         lines.append(escape(source))
     links = []
     if article.url:
-        links.append(f'<a href="{escape(article.url, quote=True)}">{READ_LINK_LABEL}</a>')
-    links.append(f'<a href="{escape(deep_link(bot_username, article.id), quote=True)}">{OPEN_IN_BOT_LABEL}</a>')
+        label = escape(_("Read the article"))
+        links.append(f'<a href="{escape(article.url, quote=True)}">{label}</a>')
+    link = escape(deep_link(bot_username, article.id), quote=True)
+    label = escape(_("Open in the bot"))
+    links.append(f'<a href="{link}">{label}</a>')
     lines.append(" · ".join(links))
     return "\n".join(lines)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from compose.i18n import gettext as _
+from compose.i18n import ngettext
+
 
 def selection_note(*, sources: bool, topics: int, keywords: int, headlines: bool = False) -> str:
     """'' when the chat reads everything; else e.g. '🔎 Your selection: your sources · 2 topics · keywords'."""
@@ -9,10 +12,11 @@ def selection_note(*, sources: bool, topics: int, keywords: int, headlines: bool
         return ""
     parts = []
     if sources:
-        parts.append("your sources")
+        parts.append(_("your sources"))
     if topics:
-        parts.append(f"{topics} topic{'s' if topics != 1 else ''}")
+        parts.append(ngettext("{count} topic", "{count} topics", topics).format(count=topics))
     if keywords:
-        parts.append("keywords")
-    more = " · /headlines all shows everything" if headlines else ""
-    return f"<i>🔎 Your selection: {' · '.join(parts)}{more}</i>"
+        parts.append(_("keywords"))
+    if headlines:
+        parts.append(_("/headlines all shows everything"))
+    return "<i>🔎 " + _("Your selection: {parts}").format(parts=" · ".join(parts)) + "</i>"

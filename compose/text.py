@@ -9,15 +9,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from compose.i18n import format_date, pgettext
+
 ELLIPSIS = "…"
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
-
-MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def utf16_len(text: str) -> int:
@@ -75,11 +71,12 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def short_date(moment: datetime) -> str:
-    """'13 Jan 2022' (UTC), independent of the process locale."""
-    moment = as_utc(moment)
-    return f"{moment.day} {MONTHS[moment.month - 1][:3]} {moment.year}"
+    """'13 Jan 2022' (UTC) in the current language ('13 янв. 2022 г.'), independent of the process locale."""
+    # Translators: a CLDR date pattern (d day, MMM short month, y year) for an article's date.
+    return format_date(as_utc(moment), pgettext("date pattern", "d MMM y"))
 
 
 def long_date(moment: datetime) -> str:
-    """'Friday 27 November 2026', using the fields as given (no zone conversion)."""
-    return f"{WEEKDAYS[moment.weekday()]} {moment.day} {MONTHS[moment.month - 1]} {moment.year}"
+    """'Friday 27 November 2026' in the current language, using the fields as given (no zone conversion)."""
+    # Translators: a CLDR date pattern (EEEE weekday, d day, MMMM month, y year) for a bulletin's heading.
+    return format_date(moment, pgettext("date pattern", "EEEE d MMMM y"))

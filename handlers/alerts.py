@@ -7,16 +7,16 @@ from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from compose.alerts import (
-    ALERT_GONE_ANSWER,
-    OFF_USAGE,
-    ONLY_EXCLUDES,
     alert_added_text,
+    alert_gone_answer,
     alert_list,
     alert_removed_answer,
     alert_removed_text,
     bad_term_text,
     duplicate_alert_text,
     no_such_alert_text,
+    off_usage,
+    only_excludes,
     too_many_alerts_text,
     too_many_terms_text,
 )
@@ -47,7 +47,7 @@ def refusal_text(refusal: AlertRefused) -> str:
     if isinstance(refusal, BadTerm):
         return bad_term_text(refusal.term, refusal.reason)
     if isinstance(refusal, OnlyExcludes):
-        return ONLY_EXCLUDES
+        return only_excludes()
     if isinstance(refusal, TooManyTerms):
         return too_many_terms_text(refusal.most)
     if isinstance(refusal, TooManyAlerts):
@@ -86,7 +86,7 @@ async def alert(update: Update, context: NewsContext) -> None:
 async def _remove_numbered(update: Update, context: NewsContext, args: list[str]) -> None:
     number = parse_int(args[0]) if len(args) == 1 else None
     if number is None:
-        await reply_html(update, OFF_USAGE)
+        await reply_html(update, off_usage())
         return
     async with context.db.session() as session:
         subscriber = await subscriber_for(session, update, context)
@@ -112,7 +112,7 @@ async def on_remove_button(update: Update, context: NewsContext) -> None:
         if chosen is not None:
             await remove_alert(session, subscriber, chosen.alert_id)
             alerts = await chat_alerts(session, subscriber)
-    await query.answer(ALERT_GONE_ANSWER if chosen is None else alert_removed_answer(chosen.terms))
+    await query.answer(alert_gone_answer() if chosen is None else alert_removed_answer(chosen.terms))
     text, keyboard = _listing(alerts)
     try:
         await query.edit_message_text(text, reply_markup=keyboard)

@@ -21,12 +21,12 @@ from compose.buttons import (
 )
 from compose.headlines import render_headlines
 from compose.replies import (
-    HEADLINES_USAGE,
-    READ_USAGE,
-    STALE_BUTTON,
     article_changed_answer,
     article_gone_answer,
+    headlines_usage,
     no_article_text,
+    read_usage,
+    stale_button,
 )
 from handlers.common import NEW_MESSAGE, chat_button, command, reply_html, subscriber_for
 from handlers.context import NewsContext
@@ -71,7 +71,7 @@ async def headlines(update: Update, context: NewsContext) -> None:
     if args:
         parsed = parse_int(args[0], high=MAX_HEADLINES) if len(args) == 1 else None
         if parsed is None:
-            await reply_html(update, HEADLINES_USAGE)
+            await reply_html(update, headlines_usage())
             return
         count = parsed
     await _send_headlines(update, context, count=count, before_id=None, start_index=1, everything=everything)
@@ -82,7 +82,7 @@ async def more_headlines(update: Update, context: NewsContext) -> None:
     assert query is not None
     button = MoreHeadlines.unpack(query.data) or MoreAllHeadlines.unpack(query.data)
     if button is None:
-        await query.answer(STALE_BUTTON)  # we never make such buttons
+        await query.answer(stale_button())  # we never make such buttons
         return
     await query.answer()
     await _send_headlines(
@@ -122,7 +122,7 @@ async def read(update: Update, context: NewsContext) -> None:
     args = context.args or []
     article_id = parse_int(args[0]) if len(args) == 1 else None
     if article_id is None:
-        await reply_html(update, READ_USAGE)
+        await reply_html(update, read_usage())
         return
     await _send_article(update, context, article_id)
 
@@ -137,7 +137,7 @@ async def read_shortcut(update: Update, context: NewsContext) -> None:
         return  # meant for another bot in this group
     article_id = parse_int(match.group(1))
     if article_id is None:
-        await reply_html(update, READ_USAGE)
+        await reply_html(update, read_usage())
         return
     await _send_article(update, context, article_id)
 
@@ -147,7 +147,7 @@ async def read_button(update: Update, context: NewsContext) -> None:
     assert query is not None
     button = ReadArticle.unpack(query.data)
     if button is None:
-        await query.answer(STALE_BUTTON)
+        await query.answer(stale_button())
         return
     await query.answer()
     await _send_article(update, context, button.article_id)
@@ -159,7 +159,7 @@ async def continue_article(update: Update, context: NewsContext) -> None:
     assert query is not None
     button = ContinueArticle.unpack(query.data)
     if button is None:
-        await query.answer(STALE_BUTTON)
+        await query.answer(stale_button())
         return
     article_id = button.article_id
     article = await _load_article(context, article_id)

@@ -20,20 +20,20 @@ from telegram.ext import (
 
 from compose.buttons import ManageChannel
 from compose.channels import (
-    ADD_CHANNEL_HINT,
     ADD_CHANNEL_REQUEST,
-    CHANNELS_IN_PRIVATE,
-    DONE_ACTING,
-    NO_SUCH_CHANNEL,
-    NOT_ACTING,
     acting_text,
+    add_channel_hint,
     add_channel_keyboard,
     cannot_post_text,
     channel_added_text,
     channel_paused_text,
+    channels_in_private,
     channels_keyboard,
     channels_text,
+    done_acting,
     no_longer_admin_text,
+    no_such_channel,
+    not_acting,
     not_channel_admin_text,
     remove_keyboard,
 )
@@ -98,9 +98,7 @@ async def on_membership(update: Update, context: NewsContext) -> None:
     if chat.type == ChatType.CHANNEL or member.status in GONE:
         # Out of the chat, or in a channel without the right to post: its targets pause, settings kept.
         async with context.db.session() as session:
-            paused = await channel_service.bot_left_chat(
-                session, chat.id, now=context.now(), reason=f"the bot's membership became {member.status}"
-            )
+            paused = await channel_service.bot_left_chat(session, chat.id, now=context.now(), status=member.status)
         if chat.type == ChatType.CHANNEL:
             for target in paused:
                 await _tell(context, target.managed_by, channel_paused_text(target.name))
@@ -123,14 +121,14 @@ async def on_migration(update: Update, context: NewsContext) -> None:
 async def list_channels(update: Update, context: NewsContext) -> None:
     chat, user = update.effective_chat, update.effective_user
     if chat is None or chat.type != ChatType.PRIVATE or user is None:
-        await reply_html(update, CHANNELS_IN_PRIVATE)
+        await reply_html(update, channels_in_private())
         return
     async with context.db.session() as session:
         channels = await channel_service.managed_channels(session, user.id)
         text, keyboard = channels_text(channels), channels_keyboard(channels)
     if keyboard is not None:
         await reply_html(update, text, reply_markup=keyboard)
-        text = ADD_CHANNEL_HINT
+        text = add_channel_hint()
     # A keyboard button (not an inline one) opens Telegram's chat picker, so it comes in a message of its own.
     message = update.effective_message
     assert message is not None
@@ -170,7 +168,7 @@ async def on_manage_button(update: Update, context: NewsContext) -> None:
         channel = await channel_service.managed_channel(session, user.id, button.subscriber_id)
         title = channel.name if channel else ""
     if channel is None:
-        await query.answer(NO_SUCH_CHANNEL, show_alert=True)
+        await query.answer(no_such_channel(), show_alert=True)
         return
     if not await context.services.group_admins.is_admin(context.bot, channel.chat_id, user.id, fresh=True):
         await query.answer()
@@ -180,10 +178,10 @@ async def on_manage_button(update: Update, context: NewsContext) -> None:
         private = await chat_subscriber(session, chat_info(update), context.settings.default_timezone)
         channel = await channel_service.managed_channel(session, user.id, button.subscriber_id)
         if channel is None:
-            await query.answer(NO_SUCH_CHANNEL, show_alert=True)
+            await query.answer(no_such_channel(), show_alert=True)
             return
         channel_service.act_for(private, channel, context.now())
-        settings, keyboard = settings_text(channel, context.now()), settings_keyboard(channel)
+        settings, keyboard = settings_text(channel, context.now(), channel=title), settings_keyboard(channel)
     await query.answer()
     await reply_html(update, acting_text(title))
     await reply_html(update, settings, reply_markup=keyboard)
@@ -192,12 +190,12 @@ async def on_manage_button(update: Update, context: NewsContext) -> None:
 async def done(update: Update, context: NewsContext) -> None:
     chat = update.effective_chat
     if chat is None or chat.type != ChatType.PRIVATE:
-        await reply_html(update, CHANNELS_IN_PRIVATE)
+        await reply_html(update, channels_in_private())
         return
     async with context.db.session() as session:
         private = await subscriber_repo.get_subscriber(session, chat.id)
         was_acting = private is not None and channel_service.stop_acting(private)
-    await reply_html(update, DONE_ACTING if was_acting else NOT_ACTING)
+    await reply_html(update, done_acting() if was_acting else not_acting())
 
 
 async def guard_acting(update: Update, context: NewsContext) -> None:

@@ -11,7 +11,7 @@ from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import CommandHandler, filters
 
-from compose.replies import GROUP_ADMINS_ONLY, NOT_HERE
+from compose.replies import group_admins_only_text, not_here
 from handlers.context import NewsContext
 from handlers.group_admins import in_group, sent_as_the_group
 from services.channels import acting_for
@@ -31,14 +31,15 @@ def command(name: str, callback: Callback, **kwargs: Any) -> CommandHandler[News
     return CommandHandler(name, callback, filters=NEW_MESSAGE, **kwargs)
 
 
-def admins_only(callback: Callback, *, refusal: str) -> Callback:
-    """The handler for ADMIN_IDS only; anyone else gets `refusal` (HTML) and nothing is done."""
+def admins_only(callback: Callback, *, refusal: Callable[[], str]) -> Callback:
+    """The handler for ADMIN_IDS only; anyone else gets `refusal()` (HTML, in the chat's language) and nothing is
+    done."""
 
     @functools.wraps(callback)
     async def guarded(update: Update, context: NewsContext) -> None:
         user = update.effective_user
         if user is None or user.id not in context.settings.admin_ids:
-            await reply_html(update, refusal)
+            await reply_html(update, refusal())
             return
         await callback(update, context)
 
@@ -58,9 +59,9 @@ async def may_change_settings(update: Update, context: NewsContext) -> bool:
     ):
         return True
     if query is not None:
-        await query.answer(GROUP_ADMINS_ONLY, show_alert=True)
+        await query.answer(group_admins_only_text(), show_alert=True)
     else:
-        await reply_html(update, GROUP_ADMINS_ONLY)
+        await reply_html(update, group_admins_only_text())
     return False
 
 
@@ -83,7 +84,7 @@ def chat_button(callback: Callback) -> Callback:
     async def guarded(update: Update, context: NewsContext) -> None:
         query = update.callback_query
         if query is not None and update.effective_chat is None:
-            await query.answer(NOT_HERE)
+            await query.answer(not_here())
             return
         await callback(update, context)
 
@@ -125,6 +126,11 @@ async def subscriber_for(session: AsyncSession, update: Update, context: NewsCon
         if channel is not None:
             return channel
     return own
+
+
+def channel_title(subscriber: Subscriber) -> str | None:
+    """The channel's title when `subscriber` is a channel (its settings changed from a private chat)."""
+    return subscriber.name if subscriber.chat_type == "channel" else None
 
 
 async def reply_html(update: Update, text: str, *, reply_markup: InlineKeyboardMarkup | None = None) -> None:

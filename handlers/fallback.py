@@ -6,7 +6,8 @@ from telegram import MessageEntity, Update
 from telegram.constants import ChatType
 from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filters
 
-from compose.replies import PLAIN_TEXT, STALE_BUTTON, unknown_command_text
+from compose.replies import plain_text_reply, unknown_command_text
+from compose.replies import stale_button as stale_button_text
 from handlers.common import NEW_MESSAGE, reply_html
 from handlers.context import NewsContext
 
@@ -27,11 +28,11 @@ async def stale_button(update: Update, context: NewsContext) -> None:
     """A button from an old message (or one we no longer understand): stop the spinner and say so."""
     query = update.callback_query
     assert query is not None
-    await query.answer(STALE_BUTTON, show_alert=False)
+    await query.answer(stale_button_text(), show_alert=False)
 
 
 async def plain_text(update: Update, context: NewsContext) -> None:
-    await reply_html(update, PLAIN_TEXT)
+    await reply_html(update, plain_text_reply())
 
 
 def handlers() -> list[BaseHandler[Update, NewsContext, None]]:

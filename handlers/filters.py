@@ -5,7 +5,14 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import BaseHandler
 
-from compose.filters import FILTER_CLEARED, filter_changed_text, filter_error_text, no_such_term_text, render_filter
+from compose.filters import (
+    filter_changed_text,
+    filter_cleared,
+    filter_error_text,
+    filter_too_long_text,
+    no_such_term_text,
+    render_filter,
+)
 from handlers.common import command, may_change_settings, reply_html, subscriber_for
 from handlers.context import NewsContext
 from services import preferences
@@ -18,7 +25,7 @@ async def filter_command(update: Update, context: NewsContext) -> None:
     assert message is not None and message.text is not None
     argument = message.text.partition(" ")[2].strip()
     if len(argument) > MAX_FILTER_ARGUMENT:
-        await reply_html(update, filter_error_text("that is too long"))
+        await reply_html(update, filter_too_long_text())
         return
     if argument and not await may_change_settings(update, context):
         return
@@ -30,7 +37,7 @@ async def filter_command(update: Update, context: NewsContext) -> None:
                 text = render_filter(preferences.filter_terms(subscriber))
             elif verb.lower() == "clear" and not rest:
                 preferences.clear_filter(subscriber)
-                text = FILTER_CLEARED
+                text = filter_cleared()
             elif verb.lower() == "remove":
                 removed = preferences.remove_filter_term(subscriber, rest)
                 text = (

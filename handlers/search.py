@@ -7,8 +7,8 @@ from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from compose.buttons import MAX_SEARCH_OFFSET, MoreResults
-from compose.replies import STALE_BUTTON
-from compose.search import NO_MORE_RESULTS, RESULTS_PER_PAGE, query_problem_text, render_search_results
+from compose.replies import stale_button
+from compose.search import RESULTS_PER_PAGE, no_more_results, query_problem_text, render_search_results
 from handlers.common import chat_button, command, reply_html
 from handlers.context import NewsContext
 from model.search import MAX_SAVED_QUERY_CHARS, QueryProblem, SearchQuery, parse_query
@@ -64,17 +64,17 @@ async def more_results(update: Update, context: NewsContext) -> None:
     assert callback is not None
     button = MoreResults.unpack(callback.data)
     if button is None:
-        await callback.answer(STALE_BUTTON)
+        await callback.answer(stale_button())
         return
     async with context.db.session() as session:
         saved = await search_repo.saved_query(session, button.query_id)
     parsed = parse_query(saved, max_chars=MAX_SAVED_QUERY_CHARS) if saved is not None else None
     if not isinstance(parsed, SearchQuery):
-        await callback.answer(STALE_BUTTON)
+        await callback.answer(stale_button())
         return
     await callback.answer()
     if not await _send_results(update, context, parsed, offset=button.offset):
-        await reply_html(update, NO_MORE_RESULTS)
+        await reply_html(update, no_more_results())
 
 
 def handlers() -> list[BaseHandler[Update, NewsContext, None]]:

@@ -7,35 +7,35 @@ from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from compose.buttons import FollowSource, SourcesPage, UnfollowSource, any_of, parse_int
-from compose.replies import STALE_BUTTON
+from compose.replies import stale_button
 from compose.sources import (
-    ADD_USAGE,
-    FOLLOW_USAGE,
-    NAME_TOO_LONG,
-    PUBLISH_USAGE,
-    REFUSAL,
-    REMOVE_USAGE,
-    SOURCE_GONE_ANSWER,
-    UNFOLLOW_USAGE,
-    USER_ADD_USAGE,
-    USER_REMOVE_USAGE,
-    USER_SOURCES_OFF,
+    add_usage,
     already_a_source_text,
     ambiguous_source_text,
     follow_answer,
+    follow_usage,
     followed_text,
+    name_too_long,
     no_source_named_text,
     no_such_source_text,
     own_feed_added_text,
+    publish_usage,
     published_text,
+    refusal,
+    remove_usage,
     removed_own_text,
     render_chat_sources,
     render_sources,
     source_added_text,
     source_error_text,
+    source_gone_answer,
     source_removed_text,
     too_many_sources_text,
+    unfollow_usage,
     unfollowed_text,
+    user_add_usage,
+    user_remove_usage,
+    user_sources_off,
 )
 from handlers.common import (
     admins_only,
@@ -91,13 +91,13 @@ async def _typed(update: Update, context: NewsContext, usage: str) -> str | None
         await reply_html(update, usage)
         return None
     if len(typed) > following.MAX_NAME_QUERY:
-        await reply_html(update, NAME_TOO_LONG)
+        await reply_html(update, name_too_long())
         return None
     return typed
 
 
 async def _follow_or_unfollow(update: Update, context: NewsContext, *, follow: bool) -> None:
-    typed = await _typed(update, context, FOLLOW_USAGE if follow else UNFOLLOW_USAGE)
+    typed = await _typed(update, context, follow_usage() if follow else unfollow_usage())
     if typed is None:
         return
     async with context.db.session() as session:
@@ -123,11 +123,11 @@ async def unfollow_command(update: Update, context: NewsContext) -> None:
 
 async def add_own(update: Update, context: NewsContext) -> None:
     if not context.settings.allow_user_sources:
-        await reply_html(update, USER_SOURCES_OFF)
+        await reply_html(update, user_sources_off())
         return
     args = context.args or []
     if len(args) != 1:
-        await reply_html(update, USER_ADD_USAGE)
+        await reply_html(update, user_add_usage())
         return
     async with context.db.session() as session:
         subscriber = await subscriber_for(session, update, context)
@@ -144,7 +144,7 @@ async def add_own(update: Update, context: NewsContext) -> None:
 
 
 async def remove_own(update: Update, context: NewsContext) -> None:
-    typed = await _typed(update, context, USER_REMOVE_USAGE)
+    typed = await _typed(update, context, user_remove_usage())
     if typed is None:
         return
     async with context.db.session() as session:
@@ -172,7 +172,7 @@ async def on_sources_button(update: Update, context: NewsContext) -> None:
     unwanted = UnfollowSource.unpack(query.data)
     button = wanted or unwanted
     if button is None:
-        await query.answer(STALE_BUTTON)
+        await query.answer(stale_button())
         return
     if not await may_change_settings(update, context):
         return
@@ -186,7 +186,7 @@ async def on_sources_button(update: Update, context: NewsContext) -> None:
             else:
                 await following.unfollow(session, subscriber, source)
     if source is None:
-        await query.answer(SOURCE_GONE_ANSWER)
+        await query.answer(source_gone_answer())
     else:
         await query.answer(follow_answer(source, following=wanted is not None))
     await _show_chat_sources(update, context, page=button.page, edit=True)
@@ -196,7 +196,7 @@ async def add_source(update: Update, context: NewsContext) -> None:
     args = context.args or []
     interval = parse_int(args[1], high=MAX_INTERVAL_MINUTES) if len(args) == 2 else None
     if not 1 <= len(args) <= 2 or (len(args) == 2 and interval is None):
-        await reply_html(update, ADD_USAGE)
+        await reply_html(update, add_usage())
         return
     try:
         source, result = await context.feeds.add(args[0], interval_minutes=interval)
@@ -218,7 +218,7 @@ async def remove_source(update: Update, context: NewsContext) -> None:
     args = context.args or []
     source_id = parse_int(args[0].removeprefix("#")) if len(args) == 1 else None
     if source_id is None:
-        await reply_html(update, REMOVE_USAGE)
+        await reply_html(update, remove_usage())
         return
     removed = await context.feeds.remove(source_id)
     if removed is None:
@@ -231,7 +231,7 @@ async def _set_public(update: Update, context: NewsContext, public: bool) -> Non
     args = context.args or []
     source_id = parse_int(args[0].removeprefix("#")) if len(args) == 1 else None
     if source_id is None:
-        await reply_html(update, PUBLISH_USAGE)
+        await reply_html(update, publish_usage())
         return
     async with context.db.session() as session:
         source = await following.make_public(session, source_id, public)
@@ -254,9 +254,9 @@ def handlers() -> list[BaseHandler[Update, NewsContext, None]]:
         # Adding fetches the feed and its pages: run it as its own task so other updates are not held up.
         command("add", group_admins_only(add_own), block=False),
         command("remove", group_admins_only(remove_own)),
-        command("addsource", admins_only(add_source, refusal=REFUSAL), block=False),
-        command("removesource", admins_only(remove_source, refusal=REFUSAL)),
-        command("publish", admins_only(publish, refusal=REFUSAL)),
-        command("unpublish", admins_only(unpublish, refusal=REFUSAL)),
+        command("addsource", admins_only(add_source, refusal=refusal), block=False),
+        command("removesource", admins_only(remove_source, refusal=refusal)),
+        command("publish", admins_only(publish, refusal=refusal)),
+        command("unpublish", admins_only(unpublish, refusal=refusal)),
         CallbackQueryHandler(chat_button(on_sources_button), pattern=any_of(SourcesPage, FollowSource, UnfollowSource)),
     ]

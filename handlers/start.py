@@ -7,7 +7,7 @@ from telegram.ext import BaseHandler
 
 from compose.buttons import parse_int
 from compose.help import help_text
-from compose.welcome import WELCOME, WELCOME_BACK, welcome_keyboard
+from compose.welcome import welcome, welcome_back, welcome_keyboard
 from handlers.articles import open_article
 from handlers.common import command, reply_html, subscriber_for
 from handlers.context import NewsContext
@@ -29,9 +29,9 @@ async def start(update: Update, context: NewsContext) -> None:
             session, subscriber, default_times=context.settings.bulletin_times, now=context.now()
         )
     if came_back:
-        await reply_html(update, WELCOME + WELCOME_BACK)
+        await reply_html(update, welcome() + welcome_back())
         return
-    await reply_html(update, WELCOME, reply_markup=welcome_keyboard())
+    await reply_html(update, welcome(), reply_markup=welcome_keyboard())
 
 
 async def help_command(update: Update, context: NewsContext) -> None:

@@ -12,22 +12,30 @@ from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from compose.buttons import MAX_TIMES, SettingsOff, SettingsOn, SettingsTimes, Subscribe
 from compose.subscriptions import (
-    NOT_SUBSCRIBED,
-    OUTDATED_PRESET_ANSWER,
-    STOPPED_ANSWER,
-    SUBSCRIBED_ANSWER,
-    TOO_MANY_TIMES,
-    UNSUBSCRIBED,
     current_timezone_text,
     not_a_time_text,
+    not_subscribed,
+    outdated_preset_answer,
     settings_keyboard,
     settings_text,
+    stopped_answer,
+    subscribed_answer,
     subscribed_text,
     times_answer,
     timezone_set_text,
+    too_many_times,
     unknown_timezone_text,
+    unsubscribed,
 )
-from handlers.common import chat_button, command, edit_in_place, group_admins_only, reply_html, subscriber_for
+from handlers.common import (
+    channel_title,
+    chat_button,
+    command,
+    edit_in_place,
+    group_admins_only,
+    reply_html,
+    subscriber_for,
+)
 from handlers.context import NewsContext
 from services.schedule import parse_time_of_day, user_timezone
 from services.subscriptions import (
@@ -53,7 +61,7 @@ def _parse_times(args: Sequence[str]) -> list[time]:
     """Times from `/subscribe 07:30 18:00` (commas allowed too); ValueError with a user-facing message."""
     parts = [part for arg in args for part in arg.replace(",", " ").split()]
     if len(parts) > MAX_TIMES:
-        raise ValueError(TOO_MANY_TIMES)
+        raise ValueError(too_many_times())
     times = []
     for part in parts:
         try:
@@ -82,7 +90,7 @@ async def unsubscribe(update: Update, context: NewsContext) -> None:
     async with context.db.session() as session:
         subscriber = await subscriber_for(session, update, context)
         was_active = await deactivate_subscriber(session, subscriber)
-    await reply_html(update, UNSUBSCRIBED if was_active else NOT_SUBSCRIBED)
+    await reply_html(update, unsubscribed() if was_active else not_subscribed())
 
 
 async def set_timezone(update: Update, context: NewsContext) -> None:
@@ -108,7 +116,10 @@ async def set_timezone(update: Update, context: NewsContext) -> None:
 async def show_settings(update: Update, context: NewsContext) -> None:
     async with context.db.session() as session:
         subscriber = await subscriber_for(session, update, context)
-        text, keyboard = settings_text(subscriber, context.now()), settings_keyboard(subscriber)
+        text, keyboard = (
+            settings_text(subscriber, context.now(), channel=channel_title(subscriber)),
+            settings_keyboard(subscriber),
+        )
     await reply_html(update, text, reply_markup=keyboard)
 
 
@@ -120,7 +131,7 @@ async def on_subscribe_button(update: Update, context: NewsContext) -> None:
         subscriber = await subscriber_for(session, update, context)
         await _activate(session, subscriber, None, context)
         text = subscribed_text(subscriber, context.now())
-    await query.answer(SUBSCRIBED_ANSWER)
+    await query.answer(subscribed_answer())
     await reply_html(update, text)
 
 
@@ -132,19 +143,22 @@ async def on_settings_button(update: Update, context: NewsContext) -> None:
         subscriber = await subscriber_for(session, update, context)
         if SettingsOff.unpack(data):
             await deactivate_subscriber(session, subscriber)
-            notice = STOPPED_ANSWER
+            notice = stopped_answer()
         elif SettingsOn.unpack(data):
             await _activate(session, subscriber, None, context)
-            notice = SUBSCRIBED_ANSWER
+            notice = subscribed_answer()
         else:
             preset = SettingsTimes.unpack(data)
             if preset is None:  # a time like 25:00: we never make such buttons
-                await query.answer(OUTDATED_PRESET_ANSWER)
+                await query.answer(outdated_preset_answer())
                 return
             times = sorted(set(preset.times))
             await _activate(session, subscriber, times, context)
             notice = times_answer(times)
-        text, keyboard = settings_text(subscriber, context.now()), settings_keyboard(subscriber)
+        text, keyboard = (
+            settings_text(subscriber, context.now(), channel=channel_title(subscriber)),
+            settings_keyboard(subscriber),
+        )
     await query.answer(notice)
     await edit_in_place(query, text, reply_markup=keyboard)
 

@@ -6,14 +6,14 @@ from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from compose.buttons import AllTopics, ToggleTopic, any_of
-from compose.replies import STALE_BUTTON
+from compose.replies import stale_button
 from compose.topics import (
-    STALE_TOPIC_ANSWER,
-    TOPICS_CLEARED,
-    TOPICS_TOO_LONG,
     render_topics,
+    stale_topic_answer,
     topic_toggled_answer,
+    topics_cleared,
     topics_set_text,
+    topics_too_long,
     unknown_topics_text,
 )
 from handlers.common import (
@@ -34,7 +34,7 @@ async def topics(update: Update, context: NewsContext) -> None:
     assert message is not None and message.text is not None
     argument = message.text.partition(" ")[2].strip()
     if len(argument) > preferences.MAX_TOPIC_ARGUMENT:
-        await reply_html(update, TOPICS_TOO_LONG)
+        await reply_html(update, topics_too_long())
         return
     if argument and not await may_change_settings(update, context):
         return
@@ -45,7 +45,7 @@ async def topics(update: Update, context: NewsContext) -> None:
             text, keyboard = render_topics(popular, subscriber.topics or [], days=preferences.TOPIC_DAYS)
         elif argument.lower() == "all":
             preferences.clear_topics(subscriber)
-            text, keyboard = TOPICS_CLEARED, None
+            text, keyboard = "✅ " + topics_cleared(), None
         else:
             names = preferences.split_topic_names(argument)
             choice = await preferences.choose_topics(session, subscriber, names, context.now())
@@ -59,17 +59,17 @@ async def on_topic_button(update: Update, context: NewsContext) -> None:
     assert query is not None
     toggle = ToggleTopic.unpack(query.data)
     if toggle is None and AllTopics.unpack(query.data) is None:
-        await query.answer(STALE_BUTTON)
+        await query.answer(stale_button())
         return
     async with context.db.session() as session:
         subscriber = await subscriber_for(session, update, context)
         popular = await preferences.popular_topics(session, context.now())
         if toggle is None:
             preferences.clear_topics(subscriber)
-            answer = TOPICS_CLEARED.removeprefix("✅ ")
+            answer = topics_cleared()
         else:
             toggled = preferences.toggle_topic(subscriber, toggle.digest, [t.name for t in popular])
-            answer = STALE_TOPIC_ANSWER if toggled is None else topic_toggled_answer(*toggled)
+            answer = stale_topic_answer() if toggled is None else topic_toggled_answer(*toggled)
         text, keyboard = render_topics(popular, subscriber.topics or [], days=preferences.TOPIC_DAYS)
     await query.answer(answer)
     await edit_in_place(query, text, reply_markup=keyboard)

@@ -25,9 +25,11 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from compose.alerts import render_alert
+from compose.i18n import use_language
 from model.alert_index import AlertIndex, IndexedAlert
 from model.selection import reads_source
 from model.terms import MatchText, Term, TermError, parse_term, parse_terms
+from services.links import BotLinks
 from storage import alerts as alert_repo
 from storage import deliveries as delivery_repo
 from storage import follows as follow_repo
@@ -234,10 +236,18 @@ class AlertMatcher:
 class AlertService:
     """Writes the alert messages that are due into the deliveries outbox (the engine sends them)."""
 
-    def __init__(self, db: Database, *, min_interval: float, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        min_interval: float,
+        clock: Callable[[], datetime] = utcnow,
+        links: BotLinks | None = None,
+    ) -> None:
         self.db = db
         self.min_interval = timedelta(seconds=min_interval)
         self.clock = clock
+        self.links = links or BotLinks()
 
     async def prepare_due(self) -> int:
         """An alert message for every chat whose matches wait and whose interval has passed; how many."""
@@ -267,9 +277,11 @@ class AlertService:
             sections: dict[int | None, list[Article]] = {}
             for match in waiting:
                 sections.setdefault(match.alert_id, []).append(match.article)
-            text = render_alert(
-                [(terms.get(alert_id) if alert_id else None, found) for alert_id, found in sections.items()]
-            )
+            with use_language(chat.language):
+                text = render_alert(
+                    [(terms.get(alert_id) if alert_id else None, found) for alert_id, found in sections.items()],
+                    bot_username=self.links.for_chat(chat.chat_type),
+                )
             articles = [article.id for found in sections.values() for article in found]
             messages.append(
                 delivery_repo.NewBulletin(

@@ -18,9 +18,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from compose.bulletins import bulletin_heading, render_bulletin
+from compose.i18n import use_language
 from delivery.engine import DeliveryEngine, RunSummary
 from model.selection import ArticleFacts, Selection
 from services import selection
+from services.links import BotLinks
 from services.schedule import next_for_subscriber
 from storage import articles as article_repo
 from storage import deliveries as delivery_repo
@@ -38,15 +40,19 @@ MAX_BULLETIN_SCAN = 2000
 
 class BulletinService:
     def __init__(
-        self, db: Database, engine: DeliveryEngine, *, bulletin_size: int, clock: Callable[[], datetime] = utcnow
+        self,
+        db: Database,
+        engine: DeliveryEngine,
+        *,
+        bulletin_size: int,
+        clock: Callable[[], datetime] = utcnow,
+        links: BotLinks | None = None,
     ) -> None:
         self.db = db
         self.engine = engine
         self.bulletin_size = bulletin_size
         self.clock = clock
-        # Posts in channels and groups link articles to the bot by its username (known once the bot has asked
-        # Telegram who it is); until then, and in private chats, they carry /read_<id> commands.
-        self.bot_username: str | None = None
+        self.links = links or BotLinks()
         self._run_lock = asyncio.Lock()
 
     def request_stop(self) -> None:
@@ -86,7 +92,7 @@ class BulletinService:
         return prepared
 
     async def _prepare_page(self, subscriber_ids: Sequence[int], now: datetime) -> int:
-        compose = _PageComposer(self.bulletin_size, now, self.bot_username)
+        compose = _PageComposer(self.bulletin_size, now, self.links)
         moves: list[subscriber_repo.ScheduleMove] = []
         bulletins: list[delivery_repo.NewBulletin] = []
         async with self.db.session() as session:
@@ -121,9 +127,7 @@ class BulletinService:
         """
         now = self.clock()
         chosen = await selection.selection_for(session, subscriber)
-        composed = await _PageComposer(self.bulletin_size, now, self.bot_username)(
-            session, subscriber, chosen, slot_at=None
-        )
+        composed = await _PageComposer(self.bulletin_size, now, self.links)(session, subscriber, chosen, slot_at=None)
         if composed.bulletin is None:
             return None
         await subscriber_repo.move_marks(session, {subscriber.id: composed.mark}, now=now)
@@ -137,7 +141,7 @@ class BulletinService:
         prepared = 0
         after = 0
         while not self._stopping:
-            compose = _PageComposer(self.bulletin_size, now, self.bot_username)
+            compose = _PageComposer(self.bulletin_size, now, self.links)
             bulletins: list[delivery_repo.NewBulletin] = []
             marks: dict[int, int] = {}
             async with self.db.session() as session:
@@ -213,17 +217,17 @@ class _Window:
 
 
 class _PageComposer:
-    """Bulletins for one page of subscribers. They mostly share their "new since" mark, edition, zone and
+    """Bulletins for one page of subscribers. They mostly share their "new since" mark, edition, zone, language and
     selection, so the articles are queried once per mark, picked once per mark and selection, and rendered once
-    per mark, selection and heading."""
+    per mark, selection, language and heading (each in the chat's language)."""
 
-    def __init__(self, bulletin_size: int, now: datetime, bot_username: str | None) -> None:
+    def __init__(self, bulletin_size: int, now: datetime, links: BotLinks) -> None:
         self.bulletin_size = bulletin_size
         self.now = now
-        self.bot_username = bot_username
+        self.links = links
         self._windows: dict[int, _Window] = {}
         self._picks: dict[tuple[int, Selection], list[Article]] = {}
-        self._texts: dict[tuple[int, Selection, str, str | None], str] = {}
+        self._texts: dict[tuple[int, Selection, str, str, str | None], str] = {}
 
     async def _pick(self, session: AsyncSession, mark: int, chosen: Selection) -> tuple[list[Article], _Window]:
         window = self._windows.get(mark)
@@ -254,12 +258,13 @@ class _PageComposer:
         articles, window = await self._pick(session, mark, chosen)
         if not articles:
             return _Composed(None, mark)
-        links_to = None if subscriber.chat_type == "private" else self.bot_username
-        key = (mark, chosen, bulletin_heading(local_now), links_to)
-        if key not in self._texts:
-            self._texts[key] = render_bulletin(
-                articles, local_now=local_now, note=selection.note(chosen), bot_username=links_to
-            )
+        links_to = self.links.for_chat(subscriber.chat_type)
+        with use_language(subscriber.language) as language:
+            key = (mark, chosen, language, bulletin_heading(local_now), links_to)
+            if key not in self._texts:
+                self._texts[key] = render_bulletin(
+                    articles, local_now=local_now, note=selection.note(chosen), bot_username=links_to
+                )
         bulletin = delivery_repo.NewBulletin(
             subscriber.id,
             subscriber.chat_id,

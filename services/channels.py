@@ -58,9 +58,10 @@ async def channel_joined(
     return channel, ChannelChange.RESUMED if known else ChannelChange.ADDED
 
 
-async def bot_left_chat(session: AsyncSession, chat_id: int, *, now: datetime, reason: str) -> list[Subscriber]:
-    """The bot can no longer post in the chat (removed, or its post right taken away): its targets pause, their
-    settings kept. Returns the targets that were active."""
+async def bot_left_chat(session: AsyncSession, chat_id: int, *, now: datetime, status: str) -> list[Subscriber]:
+    """The bot can no longer post in the chat (removed, or its post right taken away; `status`: its membership
+    now): its targets pause, their settings kept. Returns the targets that were active."""
+    reason = f"the bot's membership became {status}"
     paused = []
     for target in await subscriber_repo.chat_targets(session, chat_id):
         if target.active:

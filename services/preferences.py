@@ -181,3 +181,11 @@ def remove_filter_term(subscriber: Subscriber, text: str) -> Term | None:
 
 def clear_filter(subscriber: Subscriber) -> None:
     subscriber.filter_terms = []
+
+
+# ---------------------------------------------------------------------------- the chat's language
+
+
+def set_language(subscriber: Subscriber, language: str) -> None:
+    """The chat's language from now on (/language), whatever the language_code of those who write in it."""
+    subscriber.language = language

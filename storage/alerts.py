@@ -130,6 +130,8 @@ class DueChat:
     chat_id: int
     last_alert_at: datetime | None
     thread_id: int = 0  # the forum topic, when the target is one
+    language: str | None = None  # the chat's, for the words around the headlines
+    chat_type: str = "private"  # posts in groups and channels link articles to the bot
 
 
 async def due_alert_chats(
@@ -138,7 +140,14 @@ async def due_alert_chats(
     """Chats with an id above `after_id` that have matches waiting, whose last alert message was at least
     `min_interval` ago (or never) and that have not blocked the bot; in id order."""
     query = (
-        select(Subscriber.id, Subscriber.chat_id, Subscriber.last_alert_at, Subscriber.thread_id)
+        select(
+            Subscriber.id,
+            Subscriber.chat_id,
+            Subscriber.last_alert_at,
+            Subscriber.thread_id,
+            Subscriber.language,
+            Subscriber.chat_type,
+        )
         .where(
             Subscriber.id > after_id,
             Subscriber.blocked_at.is_(None),
@@ -150,7 +159,17 @@ async def due_alert_chats(
         .order_by(Subscriber.id)
         .limit(limit)
     )
-    return [DueChat(row.id, row.chat_id, row.last_alert_at, row.thread_id) for row in await session.execute(query)]
+    return [
+        DueChat(
+            row.id,
+            row.chat_id,
+            row.last_alert_at,
+            thread_id=row.thread_id,
+            language=row.language,
+            chat_type=row.chat_type,
+        )
+        for row in await session.execute(query)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,9 @@ async def get_or_create_subscriber(
     default_timezone: str,
     thread_id: int = 0,
 ) -> Subscriber:
-    """The target's row, created (not subscribed) on first contact; name and type kept current."""
+    """The target's row, created (not subscribed) on first contact; name and type kept current. `language` (the
+    user's Telegram language_code) is the target's language from its creation on: later contacts, whoever makes
+    them, do not change it (only /language does), so a group keeps the language of whoever brought the bot in."""
     found = await get_subscriber(session, chat_id, thread_id)
     if found is None:
         subscriber = Subscriber(
@@ -59,8 +61,6 @@ async def get_or_create_subscriber(
         subscriber = found
     subscriber.chat_type = chat_type
     subscriber.name = name
-    if language:
-        subscriber.language = language
     return subscriber
 
 
@@ -72,6 +72,14 @@ async def managed_channels(session: AsyncSession, user_id: int) -> list[Subscrib
 
 async def subscriber_by_id(session: AsyncSession, subscriber_id: int) -> Subscriber | None:
     return await session.get(Subscriber, subscriber_id)
+
+
+async def chat_language(session: AsyncSession, chat_id: int, thread_id: int = 0) -> str | None:
+    """The language stored for the chat or its forum topic (None: no row yet, or none known): one small query
+    per update."""
+    return await session.scalar(
+        select(Subscriber.language).where(Subscriber.chat_id == chat_id, Subscriber.thread_id == thread_id)
+    )
 
 
 def set_bulletin_times(subscriber: Subscriber, times: Sequence[time]) -> None:

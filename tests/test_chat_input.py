@@ -13,7 +13,7 @@ from telegram.ext import CommandHandler, MessageHandler
 from bot.app import FEATURES
 from bot.errors import AlertThrottle, error_kind
 from compose.buttons import parse_int
-from compose.replies import NOT_HERE, STALE_BUTTON
+from compose.replies import not_here, stale_button
 from services import schedule
 from storage import articles as article_repo
 from tests.conftest import RunningBot
@@ -110,7 +110,7 @@ async def test_forged_buttons_with_huge_or_odd_numbers_are_answered(
         "read:1\n",
     ]
     for data in forged:
-        assert await press_unchecked(bot, listing.message_id, data) == STALE_BUTTON, data
+        assert await press_unchecked(bot, listing.message_id, data) == stale_button(), data
     await settle(bot)
     assert len(bot.api.sent(CHAT)) == 2  # the listing and /help: no apology, no article
     assert bot.api.sent(ADMIN) == [] and errors_logged(caplog) == []
@@ -308,8 +308,8 @@ async def test_buttons_on_inline_messages_are_answered(bot: RunningBot, caplog: 
     [article] = await add_articles(bot.db, "One")
     buttons = ["subscribe", "settings:on", "settings:times:07:00", f"read:{article.id}", f"more:{article.id}:5:6"]
     for data in [*buttons, f"readpart:{article.id}:1"]:
-        assert await answer_text(bot, bot.api.user_presses_inline_button(data, user_id=CHAT)) == NOT_HERE, data
-    assert await answer_text(bot, bot.api.user_presses_inline_button("obsolete", user_id=CHAT)) == STALE_BUTTON
+        assert await answer_text(bot, bot.api.user_presses_inline_button(data, user_id=CHAT)) == not_here(), data
+    assert await answer_text(bot, bot.api.user_presses_inline_button("obsolete", user_id=CHAT)) == stale_button()
     await settle(bot)
     assert bot.api.sent(ADMIN) == [] and len(bot.api.sent(CHAT)) == 1  # only the /help of settle()
     assert errors_logged(caplog) == []

@@ -44,7 +44,8 @@ async def test_help_lists_every_command_and_menu_is_registered(bot: RunningBot) 
     [reply] = await bot.ask(CHAT, "/help")
     names = [
         "headlines", "read", "search", "bulletin", "sources", "follow", "unfollow", "add", "remove", "topics",
-        "filter", "subscribe", "unsubscribe", "timezone", "settings", "alert", "start", "help",
+        "filter", "subscribe", "unsubscribe", "timezone", "settings", "alert", "language", "channels", "done", "start",
+        "help",
     ]  # fmt: skip
     for name in names:
         assert f"/{name} — " in reply.visible_text

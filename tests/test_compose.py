@@ -584,3 +584,18 @@ def test_render_bulletin_generated_inputs():
             title = " ".join(article.title.split())
             shown_title = visible.split(f"{number}. ", 1)[1].split("\n", 1)[0]
             assert shown_title == title or (shown_title.endswith("…") and title.startswith(shown_title[:-1].rstrip()))
+
+
+def test_alerts_and_bulletins_for_channels_and_groups_link_to_the_bot() -> None:
+    """A /read_<id> command cannot be tapped in a channel and would answer a whole group: posts there link to the
+    article in the bot instead, escaped like any attribute."""
+    from compose.alerts import render_alert
+
+    story = Article(id=42, title="Oil & gas", source="Reuters <wire>")
+    private = render_alert([(["oil"], [story])])
+    assert "Reuters &lt;wire&gt; · /read_42" in private
+    posted = render_alert([(["oil"], [story])], bot_username="newsbot_test_bot")
+    assert "/read_" not in posted
+    assert 'Reuters &lt;wire&gt; · <a href="https://t.me/newsbot_test_bot?start=read_42">Read</a>' in posted
+    bulletin = render_bulletin([story], local_now=datetime(2026, 11, 27, 7, 0), bot_username="newsbot_test_bot")
+    assert "/read_" not in bulletin and "?start=read_42" in bulletin
