@@ -49,7 +49,11 @@ def per_update() -> BaseHandler[Update, NewsContext, None]:
 async def language_command(update: Update, context: NewsContext) -> None:
     args = context.args or []
     if not args:
-        text, keyboard = language_menu(current_language())
+        # The target's language: this chat's, or the channel's it is changing (/channels), which may differ.
+        async with context.db.session() as session:
+            target = await subscriber_for(session, update, context)
+            language = supported_language(target.language) if target.chat_type == "channel" else current_language()
+        text, keyboard = language_menu(language)
         await reply_html(update, text, reply_markup=keyboard)
         return
     wanted = args[0].lower()

@@ -193,3 +193,31 @@ async def test_a_group_that_removes_the_bot_pauses_all_its_targets(bot: RunningB
         rows = list(await session.scalars(select(Subscriber).where(Subscriber.chat_id == group)))
     assert len(rows) == 2 and not any(r.active for r in rows) and all(r.blocked_at for r in rows)
     assert all([t.local_time.hour for t in r.times] == [7] for r in rows)
+
+
+async def test_a_channel_keeps_its_own_language_set_from_the_private_chat(bot: RunningBot) -> None:
+    bot.api.register_chat(CHANNEL, "channel", title="Tagesbrief")
+    bot.api.set_chat_member(CHANNEL, MANAGER, "administrator")
+    await membership(bot, "administrator")
+    listing, _hint = await bot.ask(MANAGER, "/channels", count=2)
+    [(_, data)] = listing.buttons
+    await bot.press(MANAGER, listing.message_id, data, count=2)
+    await bot.ask(MANAGER, "/language de")
+    [menu] = await bot.ask(MANAGER, "/language")
+    assert "✅ Deutsch" in [text for text, _data in menu.buttons]  # the channel's, not the manager's English
+    await bot.ask(MANAGER, "/done")
+    [menu] = await bot.ask(MANAGER, "/language")
+    assert "✅ English" in [text for text, _data in menu.buttons]
+
+    bot.clock.set(datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0))
+    async with bot.db.session() as session:
+        row = await session.scalar(select(Subscriber).where(Subscriber.chat_id == CHANNEL))
+        assert row is not None and row.language == "de"
+        row.next_bulletin_at = bot.clock()
+    await add_articles(bot.db, "Hafen öffnet wieder")
+    bot.clock.set(bot.clock().replace(minute=1))
+    assert (await bot.run_bulletins()).sent == 1
+    [post] = bot.api.sent(CHANNEL)
+    assert post.visible_text.startswith("Morgenausgabe")
+    assert "Lesen" in post.visible_text  # the link to the bot, in German too
+    assert any(e.get("url", "").startswith(f"https://t.me/{bot.api.bot_username}?start=read_") for e in post.entities)
