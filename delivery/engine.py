@@ -116,6 +116,11 @@ class DeliveryEngine:
     def request_stop(self) -> None:
         self._stopping = True
 
+    def resume(self) -> None:
+        """Claim again after a stop that was not a shutdown (an instance that lost leadership, then regained it).
+        Call it only once the stopped run has returned."""
+        self._stopping = False
+
     @property
     def stopping(self) -> bool:
         return self._stopping
