@@ -23,9 +23,10 @@ from storage import leases as lease_repo
 from storage.instances import InstanceInfo
 from storage.models import Delivery, Instance, Lease, Subscriber
 from storage.session import Database
-from tests.conftest import TEST_TOKEN, _create_postgres_database, _drop_postgres_database, _migrate
+from tests.conftest import TEST_TOKEN, Clock, _create_postgres_database, _drop_postgres_database, _migrate, start_bot
 from tests.factories import add_articles
 from tests.test_cli import clean_env, newsbot
+from tests.test_delivery import rows, seed
 
 
 def postgresql_only(db_url: str) -> None:
@@ -206,6 +207,35 @@ async def test_a_standby_tries_again_just_after_the_lease_runs_out(db_url: str) 
         assert 0.05 < wait <= 2.1  # not the full renewal interval of 5 s
     finally:
         await db.dispose()
+
+
+async def test_the_bot_stops_sending_on_losing_the_lease_and_finishes_once_it_leads_again(
+    fake_api: FakeBotAPI, db_url: str, clock: Clock
+) -> None:
+    postgresql_only(db_url)
+    fake_api.latency = 0.05
+    async with start_bot(fake_api, db_url, clock, max_messages_per_second=20, send_concurrency=4) as bot:
+        leadership = bot.services.leadership
+        assert leadership.is_leader
+        await seed(bot.db, range(1, 101))
+        run = asyncio.create_task(bot.bulletins.run_due())
+        await fake_api.wait_for_request("sendMessage", timeout=15, predicate=lambda _r: len(fake_api.sent()) >= 10)
+        async with bot.db.session() as session:  # another instance has taken the lease (this one stalled)
+            later = await lease_repo.read_database_now(session) + timedelta(seconds=60)
+            await session.execute(update(Lease).values(holder="other:1:0", expires_at=later))
+        await leadership.step()
+        assert leadership.role() == STANDBY
+        summary = await asyncio.wait_for(run, 10)  # the run stopped claiming at once
+        assert 10 <= summary.sent < 100
+        statuses = {row.status for row in (await rows(bot.db)).values()}
+        assert statuses == {"sent", "pending"}  # unsent claims handed back
+        assert not bot.bulletins.engine.stopping  # ready for when it leads again
+
+        await expire_lease(bot.db)
+        await leadership.step()
+        assert leadership.is_leader
+        await bot.bulletins.run_due()
+    assert fake_api.send_counts_by_chat() == {chat: 1 for chat in range(1, 101)}
 
 
 # ------------------------------------------------------------------------------------------------ processes
