@@ -196,6 +196,23 @@ async def test_a_leader_stops_counting_itself_leader_when_its_lease_would_have_r
     assert not leadership.is_leader and leadership.role() == STANDBY
 
 
+async def test_instances_not_seen_for_an_hour_are_forgotten(database: Database) -> None:
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
+    async with database.session() as session:
+        for name, seen in (("gone", long_ago), ("recent", datetime.now(UTC) - timedelta(minutes=50))):
+            session.add(
+                Instance(id=f"{name}:1:0", host=name, pid=1, mode="webhook", role=STANDBY, started_at=long_ago,
+                         seen_at=seen)
+            )  # fmt: skip
+    leadership = Leadership(database, instance("a"), lease_seconds=15, on_lost=StandDowns())
+    await leadership.step()
+    async with database.session() as session:
+        found = {row.id: row for row in await session.scalars(select(Instance))}
+    assert set(found) == {"recent:1:0", leadership.instance.id}
+    mine = found[leadership.instance.id]
+    assert (mine.role, mine.mode, mine.host, mine.pid) == (LEADER, "polling", "host-a", 1)
+
+
 async def test_a_standby_tries_again_just_after_the_lease_runs_out(db_url: str) -> None:
     postgresql_only(db_url)
     db = Database.from_url(db_url)
