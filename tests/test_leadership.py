@@ -399,7 +399,10 @@ def busiest_second(arrivals: list[float]) -> int:
 
 
 async def test_three_instances_the_leader_killed_mid_run(tmp_path: Path, fake_api: FakeBotAPI) -> None:
-    chats, per_second, workers, lease = 300, 30, 8, 2.0
+    # The bot sends at most 25 a second; the server checks Telegram's 30. The margin is for the server's own clock:
+    # it stamps arrivals on this test's event loop, which a loaded machine delays by tens of milliseconds now and
+    # then, bunching a few arrivals (the engine's own spacing is tested exactly in test_delivery.py).
+    chats, per_second, telegram_limit, workers, lease = 300, 25, 30, 8, 2.0
     async with fresh_postgresql() as url:
         db = Database.from_url(url)
         processes: list[asyncio.subprocess.Process] = []
@@ -422,15 +425,32 @@ async def test_three_instances_the_leader_killed_mid_run(tmp_path: Path, fake_ap
             await by_pid[first].wait()
             sent_at_kill = len(fake_api.sent())
             assert sent_at_kill < chats  # killed mid-run
+            async with db.session() as session:
+                dead_lease = await lease_repo.current_holder(session, lease_repo.LEADER)
+            assert dead_lease is not None and dead_lease.holder.split(":")[1] == str(first)
 
             async with asyncio.timeout(90):
                 while not await outbox_settled(db, chats):
                     await asyncio.sleep(0.2)
             second = await leader_pid(db)
             assert second in by_pid and second != first
-            # The new leader's first send: within the lease (plus a bulletin check and a round trip) of the kill.
-            after_kill = [at for _chat, at, _ok in fake_api.arrivals if at > killed_at + 0.2]
-            assert after_kill and after_kill[0] - killed_at < lease + 2.0
+            async with db.session() as session:
+                taken_at = await session.scalar(select(Lease.acquired_at))
+            assert taken_at is not None
+            # Not before the dead leader's lease ran out, and soon after it by the database's clock: within
+            # LEADER_LEASE_SECONDS of the kill.
+            assert dead_lease.expires_at <= taken_at < dead_lease.expires_at + timedelta(seconds=1)
+            assert dead_lease.expires_at - dead_lease.now <= timedelta(seconds=lease)
+            # The new leader's first message comes at its next bulletin check (every 0.5 s here), and more than a
+            # second after the dead leader's last: the two never share a second of the flood limit.
+            # The dead leader's last requests reach the server within milliseconds of the kill; no standby can lead
+            # sooner than two thirds of a lease after it (asserted above), so the first arrival half a second on is
+            # the new leader's.
+            arrivals = sorted(at for _chat, at, _ok in fake_api.arrivals)
+            new_first = min(at for at in arrivals if at > killed_at + 0.5)
+            dead_last = max(at for at in arrivals if at < new_first)
+            assert 0 < new_first - killed_at < lease + 5.0  # generous: a loaded machine
+            assert new_first - dead_last > 1.0
         finally:
             for process in processes:
                 if process.returncode is None:
@@ -449,5 +469,5 @@ async def test_three_instances_the_leader_killed_mid_run(tmp_path: Path, fake_ap
     duplicates = sum(n - 1 for n in counts.values())
     # Only what the killed leader had in flight, or sent and not yet recorded, can arrive twice.
     assert duplicates <= workers + RECORD_EVERY
-    assert busiest_second([at for _chat, at, admitted in fake_api.arrivals if admitted]) <= per_second
+    assert busiest_second([at for _chat, at, _admitted in fake_api.arrivals]) <= telegram_limit
     assert not fake_api.internal_errors
