@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, insert, select, text  # noqa: E402
+from sqlalchemy import insert, select, text  # noqa: E402
 
 from fakebot import FakeBotAPI  # noqa: E402
 from storage import leases as lease_repo  # noqa: E402
@@ -102,13 +102,6 @@ async def fresh_database(messages: int) -> str:
     return url
 
 
-async def claimed_frontier(db: Database) -> int:
-    """The highest chat whose row has been claimed (sending) or sent."""
-    async with db.session() as session:
-        frontier = await session.scalar(select(func.max(Delivery.chat_id)).where(Delivery.status != "pending"))
-    return int(frontier or 0)
-
-
 def child_env(url: str, api: FakeBotAPI, args: argparse.Namespace) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
     env.update(
@@ -173,17 +166,17 @@ async def one_round(args: argparse.Namespace, workdir: Path) -> Round:
             killed = time.monotonic()
             await leader.wait()
             sent_at_kill = len(api.sent())
-            # Requests the dead leader wrote just before it died can still reach the server after the kill. Rows are
-            # claimed in chat order here, so its requests are all to chats up to the last it claimed; the new
-            # leader's first message is the first to a chat past that.
-            frontier = await claimed_frontier(db)
+            # Requests the dead leader wrote just before it died reach the server within milliseconds of the kill;
+            # no standby can lead sooner than two thirds of a lease after it (the last renewal came at most a third
+            # of a lease before the kill). So the first arrival half a second on is the new leader's.
+            boundary = killed + min(0.5, args.leader_lease / 3)
             arrivals = api.arrivals
 
-            async def a_send_past_the_frontier() -> bool:
-                return any(chat > frontier for chat, _at, _ok in arrivals[sent_at_kill // 2 :])
+            async def a_send_after_the_kill() -> bool:
+                return any(at > boundary for _chat, at, _ok in arrivals[sent_at_kill // 2 :])
 
-            await wait_until(a_send_past_the_frontier, deadline, "the new leader's first message")
-            takeover = min(at for chat, at, _ok in arrivals if chat > frontier) - killed
+            await wait_until(a_send_after_the_kill, deadline, "the new leader's first message")
+            takeover = min(at for _chat, at, _ok in arrivals if at > boundary) - killed
 
             async def all_sent() -> bool:
                 async with db.session() as session:
