@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, update
 
+from bot.app import BULLETIN_JOB
 from delivery.engine import RECORD_EVERY
 from fakebot import FakeBotAPI
 from services.leadership import LEADER, STANDBY, Leadership
@@ -253,6 +255,29 @@ async def test_the_bot_stops_sending_on_losing_the_lease_and_finishes_once_it_le
         assert leadership.is_leader
         await bot.bulletins.run_due()
     assert fake_api.send_counts_by_chat() == {chat: 1 for chat in range(1, 101)}
+
+
+async def test_a_standby_bot_leaves_bulletins_to_the_leader(fake_api: FakeBotAPI, db_url: str, clock: Clock) -> None:
+    postgresql_only(db_url)
+    db = Database.from_url(db_url)
+    try:
+        assert await acquire(db, "other:1:0", seconds=60) is not None  # another instance leads
+        await seed(db, range(1, 6))
+    finally:
+        await db.dispose()
+    async with start_bot(fake_api, db_url, clock, bulletin_check_interval=3600) as bot:
+        assert bot.services.leadership.role() == STANDBY
+        application: Any = bot.application
+        [job] = application.job_queue.get_jobs_by_name(BULLETIN_JOB)
+        await job.run(application)  # the bulletin check, now
+        assert fake_api.send_counts_by_chat() == {}
+        assert {row.status for row in (await rows(bot.db)).values()} == {"pending"}
+
+        await expire_lease(bot.db)  # the leader died
+        await bot.services.leadership.step()
+        assert bot.services.leadership.role() == LEADER
+        await job.run(application)
+    assert fake_api.send_counts_by_chat() == {chat: 1 for chat in range(1, 6)}
 
 
 # ------------------------------------------------------------------------------------------------ processes
