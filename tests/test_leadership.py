@@ -476,6 +476,14 @@ async def test_three_instances_the_leader_killed_mid_run(tmp_path: Path, fake_ap
             dead_last = max(at for at in arrivals if at < new_first)
             assert 0 < new_first - killed_at < lease + 5.0  # generous: a loaded machine
             assert new_first - dead_last > 1.0
+
+            # `newsbot status` from real processes: the three (the killed one until a minute passes), the new leader.
+            code, out, err = await newsbot("status", cwd=tmp_path, env=clean_env(DATABASE_URL=url))
+            assert code == 0, err
+            listed = {int(line.split()[0].split(":")[1]): line.split()[1] for line in out.splitlines()[1:4]}
+            assert out.startswith("instances seen in the last minute: 3\n")
+            assert listed == {pid: LEADER if pid == second else STANDBY for pid in by_pid}
+            assert "  sent       300\n" in out
         finally:
             for process in processes:
                 if process.returncode is None:
