@@ -39,6 +39,7 @@ from handlers.context import SERVICES_KEY, BotServices, ChatSettings, NewsContex
 from services.alerts import AlertMatcher, AlertService
 from services.bulletins import BulletinService
 from services.feeds import AdminReport, FeedService
+from services.leadership import Leadership, this_instance
 from services.links import BotLinks
 from storage.session import Database
 from storage.types import utcnow
@@ -94,7 +95,10 @@ def build_application(settings: Settings, db: Database, *, clock: Callable[[], d
     feeds = feed_service(
         settings, db, clock=clock, report_to_admins=admin_reporter(application.bot, settings.admin_ids)
     )
-    services = BotServices(settings=chat_settings(settings), db=db, bulletins=bulletins, feeds=feeds, clock=clock)
+    leadership = leadership_for(settings, db, bulletins, feeds)
+    services = BotServices(
+        settings=chat_settings(settings), db=db, bulletins=bulletins, feeds=feeds, clock=clock, leadership=leadership
+    )
     application.bot_data[SERVICES_KEY] = services
     # Each update first gets its chat's language (compose.i18n); a private chat changing a channel is checked
     # (handlers.channels); then it goes to the features.
@@ -108,12 +112,15 @@ def build_application(settings: Settings, db: Database, *, clock: Callable[[], d
     # Bulletins and alerts share the bot's links (its username, set once Telegram has told it).
     alert_messages = alert_service(settings, db, clock=clock, links=bulletins.links)
 
+    # Both jobs run on every instance and do their work only on the leader (see services/leadership.py).
     async def send_due_bulletins(_: NewsContext) -> None:
-        await run_delivery_check(bulletins, alert_messages)
+        if leadership.is_leader:
+            await run_delivery_check(bulletins, alert_messages)
 
     async def poll_feeds(_: NewsContext) -> None:
         """Poll the sources that are due; tell admins about sources failing for long."""
-        await feeds.run_job()
+        if leadership.is_leader:
+            await feeds.run_job()
 
     if settings.bulletin_check_interval > 0:
         # The first check comes a second after start, so bulletins missed while down go out at once.
@@ -136,6 +143,28 @@ def alert_service(
     settings: Settings, db: Database, *, clock: Callable[[], datetime] = utcnow, links: BotLinks | None = None
 ) -> AlertService:
     return AlertService(db, min_interval=settings.alert_min_interval, clock=clock, links=links)
+
+
+def leadership_for(settings: Settings, db: Database, bulletins: BulletinService, feeds: FeedService) -> Leadership:
+    """The leader lease of this instance. Losing it stops the bulletin run and the feed polls in progress; once they
+    have stopped, both can start again should this instance lead again."""
+
+    async def stand_down() -> None:
+        bulletins.request_stop()
+        await feeds.stop()
+        await bulletins.wait_idle()
+        bulletins.resume()
+        feeds.resume()
+
+    # The webhook mode's setting, when this build has it.
+    mode = "webhook" if getattr(settings, "webhook_url", None) else "polling"
+    return Leadership(
+        db,
+        this_instance(mode),
+        lease_seconds=settings.leader_lease_seconds,
+        on_lost=stand_down,
+        only_instance=db.engine.dialect.name != "postgresql",
+    )
 
 
 def chat_settings(settings: Settings) -> ChatSettings:

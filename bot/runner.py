@@ -6,7 +6,8 @@ import asyncio
 import logging
 import signal
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
+from pathlib import Path
 
 from telegram import Update
 
@@ -16,7 +17,7 @@ from bot.settings import Settings
 from handlers.context import SERVICES_KEY, BotServices
 from storage.migrate import pending_revisions, upgrade
 from storage.session import Database
-from storage.sqlite_file import SqliteFileWatch, sqlite_file
+from storage.sqlite_file import SqliteFileWatch, single_instance, sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,20 @@ async def running(application: NewsApplication) -> AsyncIterator[NewsApplication
         await application.start()
         assert application.updater is not None
         await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        # Its first attempt is made here, before the first bulletin check (a second after start): a lone instance
+        # leads from that check on.
+        await services.leadership.start()
         try:
             yield application
         finally:
+            await services.leadership.stop()
             services.bulletins.request_stop()
             # Feed polls in flight are cancelled (each rolls back; its source stays due) rather than awaited:
             # one can take POLL_TIMEOUT seconds.
             await services.feeds.stop()
             await services.bulletins.wait_idle()
+            # Only now, with this instance's sends settled: a standby may take over at once.
+            await services.leadership.resign()
             await application.updater.stop()
             await application.stop()
             await services.bulletins.engine.transport.close()
@@ -61,10 +68,18 @@ async def running(application: NewsApplication) -> AsyncIterator[NewsApplication
 async def run_bot(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set or SIGINT/SIGTERM arrives. Sends in flight finish before it returns.
 
-    Raises DatabaseFileLost, after the same orderly stop, when the SQLite file goes away under it.
+    Raises DatabaseFileLost, after the same orderly stop, when the SQLite file goes away under it, and
+    AnotherInstanceRunning, before anything else, when another `newsbot run` uses the same SQLite file.
     """
     settings.require_token()
-    stop = stop or asyncio.Event()
+    path = sqlite_file(settings.database_url)
+    # SQLite: one instance per file, held until this process ends however it ends (the kernel drops the lock of a
+    # killed process). Raises AnotherInstanceRunning at once when another process holds it.
+    with single_instance(path) if path is not None else nullcontext():
+        await _run_bot(settings, stop or asyncio.Event(), path)
+
+
+async def _run_bot(settings: Settings, stop: asyncio.Event, path: Path | None) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
@@ -72,7 +87,6 @@ async def run_bot(settings: Settings, *, stop: asyncio.Event | None = None) -> N
     lost: str | None = None
     try:
         await prepare_database(db)
-        path = sqlite_file(settings.database_url)
         watch = SqliteFileWatch(path) if path is not None else None
         async with running(build_application(settings, db)) as application:
             log.info("newsbot is running as @%s; Ctrl-C stops it", application.bot.username)

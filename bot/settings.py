@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     bulletin_check_interval: float = Field(default=30.0, ge=0)
     # A bulletin claimed by a sender that died is sent again after this many seconds.
     delivery_lease_seconds: float = Field(default=60.0, gt=0)
+    # Several `newsbot run` on one PostgreSQL database: the leader's lease lasts this long unless renewed (every
+    # third of it); a standby takes over within about this long after the leader dies.
+    leader_lease_seconds: float = Field(default=15.0, ge=1, le=3600)
     # Feed URLs added as sources at start when missing (comma-separated in the environment).
     feeds: Annotated[tuple[str, ...], NoDecode] = ()
     # Default minutes between two polls of a source.

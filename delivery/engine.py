@@ -133,6 +133,11 @@ class DeliveryEngine:
         """Preparation committed new rows: a run waiting for them (more_coming) claims them now."""
         self._rows_added.set()
 
+    def resume(self) -> None:
+        """Claim again after a stop that was not a shutdown (an instance that lost leadership, then regained it).
+        Call it only once the stopped run has returned."""
+        self._stopping = False
+
     @property
     def stopping(self) -> bool:
         return self._stopping

@@ -14,6 +14,7 @@ from telegram.ext import CallbackContext, ExtBot
 from handlers.group_admins import GroupAdmins
 from services.bulletins import BulletinService
 from services.feeds import FeedService
+from services.leadership import Leadership
 from storage.session import Database
 
 
@@ -35,6 +36,8 @@ class BotServices:
     bulletins: BulletinService
     feeds: FeedService
     clock: Callable[[], datetime]  # UTC now; tests substitute their own
+    # Whether this instance is the one preparing and sending bulletins and polling feeds: `leadership.role()`.
+    leadership: Leadership
     group_admins: GroupAdmins = field(default_factory=GroupAdmins)  # who may change a group's settings
 
 

@@ -59,6 +59,10 @@ class BulletinService:
         """Prepare and claim nothing more; sends already in flight finish and are recorded."""
         self.engine.request_stop()
 
+    def resume(self) -> None:
+        """Undo request_stop once wait_idle has returned (leadership regained): runs prepare and claim again."""
+        self.engine.resume()
+
     async def wait_idle(self) -> None:
         """Return once no scheduled run is in progress (used at shutdown, after request_stop)."""
         async with self._run_lock:

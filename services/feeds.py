@@ -307,6 +307,10 @@ class FeedService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def resume(self) -> None:
+        """Start polls again after stop() (an instance that lost leadership and has regained it)."""
+        self._stopping = False
+
     async def _start_due(self) -> None:
         """Start polls of due sources that nobody is polling, as many as there are free slots."""
         async with self._starting:

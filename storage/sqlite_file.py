@@ -7,7 +7,10 @@ file (device and inode) the database was when the bot started and says when the 
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -41,3 +44,29 @@ class SqliteFileWatch:
         if (stat.st_dev, stat.st_ino) != self._identity:
             return f"the database file {self.path} was replaced by another file while the bot was running"
         return None
+
+
+class AnotherInstanceRunning(RuntimeError):
+    """A second `newsbot run` on an SQLite file another one is using; the message says so in one line."""
+
+
+@contextmanager
+def single_instance(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `<database file>.lock` for the block: one `newsbot run` per SQLite file.
+
+    SQLite has one writer, so two bots on one file would fight over every write and could send bulletins side by
+    side at twice the flood limit. flock() belongs to the open file: the kernel releases it when the process
+    exits, `kill -9` included, so no stale lock is ever left to clear by hand. The lock file itself stays.
+    """
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AnotherInstanceRunning(
+                f"another newsbot is already running on {path}; SQLite allows one instance — use PostgreSQL for several"
+            ) from None
+        yield
+    finally:
+        os.close(fd)

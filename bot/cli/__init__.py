@@ -1,5 +1,6 @@
 """The `newsbot` command: run, db upgrade (run.py), ingest (ingest.py), sources (sources.py), bulletin send and
-deliveries (deliveries.py). Each module adds its own subcommands and imports what they need only when run."""
+deliveries (deliveries.py), status (status.py). Each module adds its own subcommands and imports what they need
+only when run."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from bot.cli import deliveries as deliveries_cli
 from bot.cli import ingest as ingest_cli
 from bot.cli import run as run_cli
 from bot.cli import sources as sources_cli
+from bot.cli import status as status_cli
 from bot.logs import configure_logging, print_error
 from bot.settings import MissingTokenError, Settings, load_settings
 
@@ -28,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     ingest_cli.add_parser(commands)
     sources_cli.add_parser(commands)
     deliveries_cli.add_parsers(commands)
+    status_cli.add_parser(commands)
     return parser
 
 
@@ -68,6 +71,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(deliveries_cli.bulletin_send(settings, everyone=args.all))
     if args.command == "deliveries":
         return asyncio.run(deliveries_cli.deliveries_command(settings, args))
+    if args.command == "status":
+        return asyncio.run(status_cli.status(settings))
     return 2
 
 

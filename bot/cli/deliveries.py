@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.settings import Settings
+    from storage.models import DeliveryRun
 
 # The engine's imports (python-telegram-bot, SQLAlchemy, aiohttp) load inside the commands, so that
 # `newsbot --help` and the other commands do not pay for them.
@@ -61,7 +62,6 @@ async def bulletin_send(settings: Settings, *, everyone: bool) -> int:
 async def deliveries_command(settings: Settings, args: argparse.Namespace) -> int:
     from bot.runner import prepare_database
     from storage import deliveries as delivery_repo
-    from storage.models import DeliveryStatus
     from storage.session import Database
 
     db = Database.from_url(settings.database_url)
@@ -76,14 +76,21 @@ async def deliveries_command(settings: Settings, args: argparse.Namespace) -> in
             run = await delivery_repo.last_run(session)
     finally:
         await db.dispose()
-    for status in DeliveryStatus:
-        print(f"{status.value:<10} {counts.get(status.value, 0)}")
+    print("\n".join(outbox_lines(counts, run)))
+    return 0
+
+
+def outbox_lines(counts: dict[str, int], run: DeliveryRun | None) -> list[str]:
+    """The counts of deliveries by state and the last run, as `deliveries status` and `status` print them."""
+    from storage.models import DeliveryStatus
+
+    lines = [f"{status.value:<10} {counts.get(status.value, 0)}" for status in DeliveryStatus]
     if run is None:
-        print("last run: none yet")
+        lines.append("last run: none yet")
     else:
         age = datetime.now(UTC) - run.finished_at
-        print(
+        lines.append(
             f"last run: finished {int(age.total_seconds())} s ago, sent={run.sent} retried={run.retried} "
             f"failed={run.failed} blocked={run.blocked}, {run.messages_per_second:.1f} messages/s"
         )
-    return 0
+    return lines

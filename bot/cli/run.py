@@ -23,6 +23,7 @@ def run(settings: Settings) -> int:
     from telegram.error import InvalidToken, NetworkError, TelegramError
 
     from bot.runner import DatabaseFileLost, run_bot
+    from storage.sqlite_file import AnotherInstanceRunning
 
     api = settings.telegram_api_url
     try:
@@ -37,6 +38,9 @@ def run(settings: Settings) -> int:
         # Not an answer of the Bot API at all (an HTML page, a proxy's error): usually a wrong TELEGRAM_API_URL.
         print_error(f"the Telegram Bot API at {api} gave an answer it could not use ({exc}); check TELEGRAM_API_URL.")
         return 3
+    except AnotherInstanceRunning as exc:
+        print_error(str(exc))
+        return 5
     except DatabaseFileLost as exc:
         print_error(f"{exc}; stopped so that a supervisor restarts the bot on a fresh database.")
         return 4
