@@ -33,28 +33,33 @@ class NewBulletin:
 async def insert_bulletins(
     session: AsyncSession, bulletins: Sequence[NewBulletin], *, kind: str, now: datetime
 ) -> list[int]:
-    """PENDING delivery rows and their article links, as two multi-row inserts; the new rows' ids."""
+    """PENDING delivery rows and their article links, as two multi-row inserts; the new rows' ids, in the order of
+    `bulletins` (at most one per subscriber)."""
     if not bulletins:
         return []
     deliveries = Delivery.__table__
-    result = await session.scalars(
-        insert(deliveries).returning(deliveries.c.id, sort_by_parameter_order=True),
-        [
-            {
-                "subscriber_id": b.subscriber_id,
-                "chat_id": b.chat_id,
-                "thread_id": b.thread_id,
-                "kind": kind,
-                "slot_at": b.slot_at,
-                "text": b.text,
-                "status": DeliveryStatus.PENDING.value,
-                "attempts": 0,
-                "created_at": now,
-            }
-            for b in bulletins
-        ],
-    )
-    ids = list(result)
+    rows = [
+        {
+            "subscriber_id": b.subscriber_id,
+            "chat_id": b.chat_id,
+            "thread_id": b.thread_id,
+            "kind": kind,
+            "slot_at": b.slot_at,
+            "text": b.text,
+            "status": DeliveryStatus.PENDING.value,
+            "attempts": 0,
+            "created_at": now,
+        }
+        for b in bulletins
+    ]
+    subscriber_ids = [b.subscriber_id for b in bulletins]
+    if len(set(subscriber_ids)) != len(subscriber_ids):
+        raise ValueError("one bulletin per subscriber per call")
+    # The returned ids are matched by subscriber. Asking SQLAlchemy for them in parameter order instead
+    # (sort_by_parameter_order) makes it insert one row per statement on SQLite: 3.6 times the CPU.
+    returned = await session.execute(insert(deliveries).returning(deliveries.c.id, deliveries.c.subscriber_id), rows)
+    by_subscriber = {subscriber_id: delivery_id for delivery_id, subscriber_id in returned}
+    ids = [by_subscriber[subscriber_id] for subscriber_id in subscriber_ids]
     links = [
         {"delivery_id": delivery_id, "article_id": article_id, "position": position}
         for delivery_id, bulletin in zip(ids, bulletins, strict=True)

@@ -584,3 +584,32 @@ async def test_a_long_round_trip_raises_the_requests_in_flight(database: Databas
     # used more than its starting 15 at once.
     assert engine.in_flight.latency > 0.2 and engine.in_flight.limit >= 32
     assert 15 < most <= engine.in_flight.limit
+
+
+async def test_bulletins_are_written_with_their_articles_one_per_subscriber(database: Database) -> None:
+    """insert_bulletins matches the returned ids to its rows by subscriber (in a multi-row insert, RETURNING's order
+    is not the rows'), so each row gets its own articles; two for one subscriber in one call are refused."""
+    from storage.deliveries import NewBulletin, insert_bulletins
+    from storage.models import DeliveryArticle
+    from tests.factories import add_articles
+
+    await seed(database, [7, 8, 9])
+    articles = await add_articles(database, "One", "Two", "Three")
+    async with database.session() as session:
+        ids = dict((await session.execute(select(Subscriber.chat_id, Subscriber.id))).all())
+        now = datetime.now(UTC)
+        wanted = {ids[9]: [articles[2].id], ids[7]: [articles[0].id, articles[1].id], ids[8]: [articles[1].id]}
+        bulletins = [NewBulletin(sid, 0, f"for {sid}", article_ids, None) for sid, article_ids in wanted.items()]
+        new_ids = await insert_bulletins(session, bulletins, kind="manual", now=now)
+        with pytest.raises(ValueError, match="one bulletin per subscriber"):
+            await insert_bulletins(session, bulletins[:1] * 2, kind="manual", now=now)
+    async with database.session() as session:
+        for delivery_id, bulletin in zip(new_ids, bulletins, strict=True):
+            row = await session.get(Delivery, delivery_id)
+            assert row is not None and row.subscriber_id == bulletin.subscriber_id and row.text == bulletin.text
+            linked = await session.scalars(
+                select(DeliveryArticle.article_id)
+                .where(DeliveryArticle.delivery_id == delivery_id)
+                .order_by(DeliveryArticle.position)
+            )
+            assert list(linked) == wanted[bulletin.subscriber_id]
