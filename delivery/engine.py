@@ -63,6 +63,7 @@ class RunSummary:
     prepared: int = 0
     sent: int = 0
     retried: int = 0
+    rate_limited: int = 0  # of the retried, those Telegram answered with 429
     failed: int = 0
     blocked: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -112,6 +113,8 @@ class DeliveryEngine:
         self.retry_horizon = retry_horizon
         self.clock = clock
         self._stopping = False
+        # Called with each run's summary when it ends (the bot's metrics); they must not raise or block.
+        self.observers: list[Callable[[RunSummary], None]] = []
 
     def request_stop(self) -> None:
         self._stopping = True
@@ -154,6 +157,8 @@ class DeliveryEngine:
                 async with self.db.session() as session:
                     await delivery_repo.release_claims(session, unsent)
             summary.finished = time.monotonic()
+            for observe in self.observers:
+                observe(summary)
         if not urgent and (summary.sent or summary.retried or summary.failed or summary.blocked):
             await self._record(summary, started_at)
         return summary
@@ -293,6 +298,7 @@ class DeliveryEngine:
                 refund=True,
             )
             summary.retried += 1
+            summary.rate_limited += 1
         elif row.thread_id and _topic_is_gone(result):
             # The forum topic was closed or deleted: only this target stops, the group's others go on.
             async with self.db.session() as session:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +49,8 @@ class BulletinService:
         # Telegram who it is); until then, and in private chats, they carry /read_<id> commands.
         self.bot_username: str | None = None
         self._run_lock = asyncio.Lock()
+        # Called after each run_due with its summary and duration in seconds (the bot's metrics).
+        self.run_observer: Callable[[RunSummary, float], None] | None = None
 
     def request_stop(self) -> None:
         """Prepare and claim nothing more; sends already in flight finish and are recorded."""
@@ -164,11 +167,14 @@ class BulletinService:
     async def run_due(self, *, wait_for_retries: bool = True) -> RunSummary:
         """Prepare what is due and send everything pending. Runs never overlap within one process."""
         async with self._run_lock:
+            started = time.monotonic()
             prepared = await self.prepare_due()
             summary = await self.engine.run(wait_for_retries=wait_for_retries)
             summary.prepared = prepared
             if prepared or summary.sent or summary.failed or summary.blocked or summary.retried:
                 log.info(summary.line())
+            if self.run_observer is not None:
+                self.run_observer(summary, time.monotonic() - started)
             return summary
 
     async def send_now(self, delivery_ids: Sequence[int]) -> RunSummary:
