@@ -110,3 +110,30 @@ async def test_a_handler_that_fails_counts_as_an_error(
         scraped = await served.scrape()
     assert sample(scraped, "newsbot_updates_total", type="message", outcome="error") == 1
     assert sample(scraped, "newsbot_updates_total", type="message", outcome="handled") == 0
+
+
+def test_the_webhook_asks_for_every_update_type_a_handler_takes() -> None:
+    from telegram.ext import (
+        CallbackQueryHandler,
+        ChatMemberHandler,
+        CommandHandler,
+        InlineQueryHandler,
+        MessageHandler,
+        TypeHandler,
+    )
+
+    from bot.app import FEATURES, HANDLED_UPDATES
+    from handlers import channels
+
+    takes = {CallbackQueryHandler: "callback_query", InlineQueryHandler: "inline_query"}
+    for handler in [h for feature in FEATURES for h in feature.handlers()] + list(channels.guards()):
+        if isinstance(handler, (CommandHandler, MessageHandler)):
+            kind = "message"  # handlers/common.py: new messages only (filters.UpdateType.MESSAGE)
+        elif isinstance(handler, ChatMemberHandler):
+            assert handler.chat_member_types == ChatMemberHandler.MY_CHAT_MEMBER
+            kind = "my_chat_member"
+        elif isinstance(handler, TypeHandler):
+            continue  # the guard in front of everything
+        else:
+            kind = takes[type(handler)]
+        assert kind in HANDLED_UPDATES, handler

@@ -243,3 +243,32 @@ async def test_sigterm_in_webhook_mode_finishes_and_keeps_the_webhook(
     assert SECRET not in log and TEST_TOKEN.split(":")[1] not in log
     with socket.socket() as probe:  # the listener is closed
         assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+async def test_two_instances_on_one_database_handle_a_retried_update_once(
+    fake_api: FakeBotAPI, db_url: str, clock: Clock
+) -> None:
+    async with serve_bot(fake_api, db_url, clock) as first, serve_bot(fake_api, db_url, clock) as second:
+        update = first.update(47, "/help")
+        answers = await asyncio.gather(first.post(update), second.post(update), first.post(update))
+        assert [status for status, _ in answers] == [200, 200, 200]
+        await fake_api.wait_for_messages(47, 1)
+        await first.wait_idle()
+        await second.wait_idle()
+        assert len(fake_api.sent(47)) == 1
+        assert await handled_count(first.bot.db) == 1
+
+
+async def test_a_body_that_stops_coming_is_given_up_on(served: ServedBot) -> None:
+    served.server.read_timeout = 0.3
+    reader, writer = await asyncio.open_connection("127.0.0.1", served.server.port)
+    head = (
+        f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"{SECRET_HEADER}: {SECRET}\r\nContent-Length: 1000\r\n\r\n"
+    )
+    writer.write(head.encode() + b'{"update_id": 9, ')  # and then nothing more
+    status_line = await asyncio.wait_for(reader.readline(), 5)
+    assert status_line.split()[1] == b"408"
+    writer.close()
+    [reply] = await served.ask(48, "/help")  # meanwhile others are served as usual
+    assert HELP_LINE in reply.visible_text
