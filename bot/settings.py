@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.schedule import parse_time_of_day
@@ -65,6 +65,9 @@ class Webhook:
     listen: Listen
 
 
+DEFAULT_WEBHOOK_LISTEN = Listen("0.0.0.0", 8080)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -114,7 +117,7 @@ class Settings(BaseSettings):
     # Telegram sends it in X-Telegram-Bot-Api-Secret-Token; required with WEBHOOK_URL. Checked by webhook(), not
     # here: pydantic's error messages quote the value they refused, and this one must never be printed.
     webhook_secret: SecretStr | None = None
-    webhook_listen: Annotated[Listen, NoDecode] = Listen("0.0.0.0", 8080)
+    webhook_listen: Annotated[Listen, NoDecode] = DEFAULT_WEBHOOK_LISTEN
     # Serves /healthz and /metrics while long-polling (in webhook mode they are on WEBHOOK_LISTEN).
     metrics_listen: Annotated[Listen | None, NoDecode] = None
 
@@ -163,9 +166,11 @@ class Settings(BaseSettings):
 
     @field_validator("webhook_listen", "metrics_listen", mode="before")
     @classmethod
-    def _parse_listen(cls, value: object) -> object:
+    def _parse_listen(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):
-            return Listen.parse(value) if value.strip() else None
+            if value.strip():
+                return Listen.parse(value)
+            return DEFAULT_WEBHOOK_LISTEN if info.field_name == "webhook_listen" else None  # empty: the default
         return value
 
     @field_validator("webhook_url")

@@ -272,3 +272,22 @@ async def test_a_body_that_stops_coming_is_given_up_on(served: ServedBot) -> Non
     writer.close()
     [reply] = await served.ask(48, "/help")  # meanwhile others are served as usual
     assert HELP_LINE in reply.visible_text
+
+
+def test_listen_addresses_and_the_secret_rules() -> None:
+    from bot.settings import Listen, WebhookSettingsError, load_settings
+
+    assert Listen.parse("127.0.0.1:9100") == Listen("127.0.0.1", 9100)
+    assert Listen.parse(":8443") == Listen("0.0.0.0", 8443)
+    assert Listen.parse("[::1]:8080") == Listen("::1", 8080)
+    for bad in ("8080", "host:", "host:99999", "host:http"):
+        with pytest.raises(ValueError, match="is not host:port"):
+            Listen.parse(bad)
+    settings = load_settings(_env_file=None, webhook_url=WEBHOOK_URL, webhook_secret="a" * 256)
+    webhook = settings.webhook()
+    assert webhook is not None and webhook.path == WEBHOOK_PATH and webhook.listen == Listen("0.0.0.0", 8080)
+    for secret in ("a" * 257, "with space", "ümlaut", "semi;colon"):
+        with pytest.raises(WebhookSettingsError) as refused:
+            load_settings(_env_file=None, webhook_url=WEBHOOK_URL, webhook_secret=secret).webhook()
+        assert secret not in str(refused.value)
+    assert load_settings(_env_file=None).webhook() is None
