@@ -104,7 +104,7 @@ class WebhookServer:
     @property
     def url(self) -> str:
         """http://host:port of the listener, for local clients (tests, the bench)."""
-        host = "127.0.0.1" if self.listen.host in ("0.0.0.0", "") else self.listen.host
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(self.listen.host, self.listen.host)
         return f"http://{host}:{self.port}" if ":" not in host else f"http://[{host}]:{self.port}"
 
     # ------------------------------------------------------------------ life cycle
@@ -153,7 +153,11 @@ class WebhookServer:
 
     def _counted(self, handler: _Handler) -> _Handler:
         async def counting(request: web.Request) -> web.StreamResponse:
-            response = await handler(request)
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:  # 408 for a body that stopped coming
+                self.metrics.webhook_requests.labels(str(exc.status)).inc()
+                raise
             self.metrics.webhook_requests.labels(str(response.status)).inc()
             return response
 

@@ -272,6 +272,7 @@ async def test_a_body_that_stops_coming_is_given_up_on(served: ServedBot) -> Non
     writer.close()
     [reply] = await served.ask(48, "/help")  # meanwhile others are served as usual
     assert HELP_LINE in reply.visible_text
+    assert sample(await served.scrape(), "newsbot_webhook_requests_total", status="408") == 1
 
 
 def test_listen_addresses_and_the_secret_rules() -> None:
