@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from telegram import Update
+from telegram.error import BadRequest
 
 from bot.admins import tell_admins
 from bot.app import HANDLED_UPDATES, NewsApplication, announce_commands, build_application
-from bot.settings import Settings
+from bot.settings import Settings, WebhookSettingsError
 from bot.webhook import WebhookServer, build_server
 from handlers.context import SERVICES_KEY, BotServices
 from storage.migrate import pending_revisions, upgrade
@@ -20,6 +21,10 @@ from storage.session import Database
 from storage.sqlite_file import SqliteFileWatch, sqlite_file
 
 log = logging.getLogger(__name__)
+
+
+# Shorter webhook secrets work, with a warning at start.
+MIN_STRONG_SECRET = 16
 
 
 class DatabaseFileLost(RuntimeError):
@@ -61,9 +66,12 @@ async def running(
                 listening = True
             if webhook is not None:
                 # Registered once the listener is up: Telegram may post the moment it is told.
-                await application.bot.set_webhook(
-                    url=webhook.url, secret_token=webhook.secret, allowed_updates=list(HANDLED_UPDATES)
-                )
+                try:
+                    await application.bot.set_webhook(
+                        url=webhook.url, secret_token=webhook.secret, allowed_updates=list(HANDLED_UPDATES)
+                    )
+                except BadRequest as exc:  # e.g. a port Telegram does not post to, a name it cannot resolve
+                    raise WebhookSettingsError(f"Telegram refused WEBHOOK_URL {webhook.url}: {exc.message}") from exc
                 log.info("webhook registered: Telegram posts updates to %s", webhook.url)
             else:
                 await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
@@ -90,7 +98,14 @@ async def run_bot(settings: Settings, *, stop: asyncio.Event | None = None) -> N
     Raises DatabaseFileLost, after the same orderly stop, when the SQLite file goes away under it.
     """
     settings.require_token()
-    settings.webhook()  # a missing or invalid WEBHOOK_SECRET stops us before anything else
+    webhook = settings.webhook()  # a missing or invalid WEBHOOK_SECRET stops us before anything else
+    if webhook is not None and len(webhook.secret) < MIN_STRONG_SECRET:
+        log.warning(
+            "WEBHOOK_SECRET has %s characters: anyone who guesses it can post updates as Telegram, and logs redact "
+            "only secrets of 8 or more; use %s or more random ones (openssl rand -hex 32)",
+            len(webhook.secret),
+            MIN_STRONG_SECRET,
+        )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

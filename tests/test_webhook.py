@@ -292,3 +292,28 @@ def test_listen_addresses_and_the_secret_rules() -> None:
             load_settings(_env_file=None, webhook_url=WEBHOOK_URL, webhook_secret=secret).webhook()
         assert secret not in str(refused.value)
     assert load_settings(_env_file=None).webhook() is None
+
+
+async def test_a_webhook_telegram_refuses_stops_the_start_with_a_clear_error(
+    fake_api: FakeBotAPI, db_url: str, clock: Clock
+) -> None:
+    from bot.app import build_application, metrics_of
+    from bot.runner import running
+    from bot.settings import Listen, Webhook, WebhookSettingsError
+    from bot.webhook import WebhookServer
+    from tests.conftest import make_settings
+
+    db = Database.from_url(db_url)
+    application = build_application(make_settings(fake_api, db_url), db, clock=clock)
+    # Past our settings' checks (built by hand), so that it is Telegram (the fake) that refuses it.
+    port = free_port()
+    hook = Webhook(WEBHOOK_URL, WEBHOOK_PATH, "not allowed!", Listen("127.0.0.1", port))
+    server = WebhookServer(application, db, metrics_of(application), listen=hook.listen, webhook=hook)
+    try:
+        with pytest.raises(WebhookSettingsError, match="Telegram refused WEBHOOK_URL .*unallowed characters"):
+            async with running(application, server=server):
+                pass
+    finally:
+        await db.dispose()
+    with socket.socket() as probe:  # the listener was closed
+        assert probe.connect_ex(("127.0.0.1", port)) != 0

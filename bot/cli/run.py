@@ -39,6 +39,9 @@ def run(settings: Settings) -> int:
     except InvalidToken:
         print_error("Telegram refused BOT_TOKEN; check it with @BotFather.")
         return 2
+    except WebhookSettingsError as exc:
+        print_error(str(exc))
+        return 2
     except NetworkError as exc:
         print_error(f"cannot reach the Telegram Bot API at {api}: {exc}")
         return 3
