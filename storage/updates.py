@@ -26,8 +26,7 @@ async def claim_update(session: AsyncSession, update_id: int, *, now: datetime) 
     One INSERT ... ON CONFLICT DO NOTHING (both dialects have it, with the same meaning): losing the race costs no
     error, no savepoint and no second query, and the answer is the row count.
     """
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    make_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    make_insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = make_insert(_handled).values(update_id=update_id, received_at=now).on_conflict_do_nothing()
     result = await session.execute(statement)
     assert isinstance(result, CursorResult)
