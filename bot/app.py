@@ -13,6 +13,7 @@ from telegram.ext import Application, ApplicationBuilder, CallbackContext, Conte
 
 from bot.admins import admin_reporter
 from bot.errors import ErrorReporter
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.updates import ChatOrderedUpdateProcessor
 from compose.help import bot_commands
@@ -53,6 +54,10 @@ NewsApplication: TypeAlias = Application[
     ExtBot[None], NewsContext, _Data, _Data, _Data, JobQueue[CallbackContext[ExtBot[None], _Data, _Data, _Data]]
 ]
 
+METRICS_KEY = "metrics"
+# The update types some handler takes (the webhook's allowed_updates): commands, text and service messages,
+# buttons, inline queries, and changes of the bot's own membership (handlers/channels.py).
+HANDLED_UPDATES = ("message", "callback_query", "inline_query", "my_chat_member")
 BULLETIN_JOB = "bulletins"
 FEEDS_JOB = "feeds"
 
@@ -80,6 +85,7 @@ def build_application(settings: Settings, db: Database, *, clock: Callable[[], d
     # One set of flood limits for the process: replies (via python-telegram-bot) and bulletins share it.
     flood = limits.flood_limits()
     bulletins = build_bulletin_service(settings, db, clock=clock, flood=flood)
+    metrics = Metrics()
     application = (
         ApplicationBuilder()
         .token(token)
@@ -89,7 +95,7 @@ def build_application(settings: Settings, db: Database, *, clock: Callable[[], d
         .context_types(ContextTypes(context=NewsContext))
         .rate_limiter(ReplyRateLimiter(flood))
         # Other chats are answered while one is being served; each chat's updates stay in order.
-        .concurrent_updates(ChatOrderedUpdateProcessor())
+        .concurrent_updates(ChatOrderedUpdateProcessor(observer=metrics.update_done))
         .build()
     )
     feeds = feed_service(
@@ -100,6 +106,11 @@ def build_application(settings: Settings, db: Database, *, clock: Callable[[], d
         settings=chat_settings(settings), db=db, bulletins=bulletins, feeds=feeds, clock=clock, leadership=leadership
     )
     application.bot_data[SERVICES_KEY] = services
+    application.bot_data[METRICS_KEY] = metrics
+    metrics.role_provider = leadership.role  # /healthz's role and the leader gauge
+    bulletins.engine.observers.append(metrics.delivery_run)
+    bulletins.run_observer = metrics.bulletin_run
+    feeds.poll_observer = metrics.source_polled
     # Each update first gets its chat's language (compose.i18n); a private chat changing a channel is checked
     # (handlers.channels); then it goes to the features.
     application.add_handler(language.per_update(), group=language.LANGUAGE_GROUP)
@@ -107,6 +118,7 @@ def build_application(settings: Settings, db: Database, *, clock: Callable[[], d
     for feature in FEATURES:
         application.add_handlers(feature.handlers())
     application.add_error_handler(ErrorReporter().on_error)
+    application.add_error_handler(metrics.on_handler_error)
     assert application.job_queue is not None, "python-telegram-bot[job-queue] is required"
 
     # Bulletins and alerts share the bot's links (its username, set once Telegram has told it).
@@ -131,6 +143,13 @@ def build_application(settings: Settings, db: Database, *, clock: Callable[[], d
         poll_feeds, interval=settings.feed_check_interval, first=settings.feed_check_interval, name=FEEDS_JOB
     )
     return application
+
+
+def metrics_of(application: NewsApplication) -> Metrics:
+    """The application's metrics (made by build_application)."""
+    metrics = application.bot_data[METRICS_KEY]
+    assert isinstance(metrics, Metrics)
+    return metrics
 
 
 async def run_delivery_check(bulletins: BulletinService, alert_messages: AlertService) -> RunSummary:

@@ -1,4 +1,4 @@
-"""`newsbot run`: migrate, then long-poll until SIGINT/SIGTERM, then stop in an orderly way."""
+"""`newsbot run`: migrate, then long-poll (or serve the webhook) until SIGINT/SIGTERM, then stop in an orderly way."""
 
 from __future__ import annotations
 
@@ -10,16 +10,22 @@ from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 
 from telegram import Update
+from telegram.error import BadRequest
 
 from bot.admins import tell_admins
-from bot.app import NewsApplication, announce_commands, build_application
-from bot.settings import Settings
+from bot.app import HANDLED_UPDATES, NewsApplication, announce_commands, build_application
+from bot.settings import Settings, WebhookSettingsError
+from bot.webhook import WebhookServer, build_server
 from handlers.context import SERVICES_KEY, BotServices
 from storage.migrate import pending_revisions, upgrade
 from storage.session import Database
 from storage.sqlite_file import SqliteFileWatch, single_instance, sqlite_file
 
 log = logging.getLogger(__name__)
+
+
+# Shorter webhook secrets work, with a warning at start.
+MIN_STRONG_SECRET = 16
 
 
 class DatabaseFileLost(RuntimeError):
@@ -34,9 +40,18 @@ async def prepare_database(db: Database) -> None:
 
 
 @asynccontextmanager
-async def running(application: NewsApplication) -> AsyncIterator[NewsApplication]:
-    """Initialise, start and long-poll; on leaving, stop claiming bulletins and polling feeds, finish sends, stop."""
+async def running(
+    application: NewsApplication, *, server: WebhookServer | None = None
+) -> AsyncIterator[NewsApplication]:
+    """Initialise, start, and long-poll, or with a `server` that has a webhook, listen and register the webhook;
+    a `server` without one serves /healthz and /metrics beside polling.
+
+    On leaving: stop claiming bulletins and polling feeds; stop taking updates (the webhook's listener closes,
+    requests in progress finish); handle the updates taken; finish sends; stop. The webhook stays registered:
+    another instance may be serving it, and Telegram keeps updates for the next start meanwhile.
+    """
     services: BotServices = application.bot_data[SERVICES_KEY]
+    webhook = server.webhook if server is not None else None
     async with application:
         # Sources named in FEEDS exist from the start (their first poll is the feeds job's).
         await services.feeds.ensure_sources(services.feeds.configured_feeds)
@@ -45,11 +60,25 @@ async def running(application: NewsApplication) -> AsyncIterator[NewsApplication
         services.bulletins.links.username = application.bot.username
         await application.start()
         assert application.updater is not None
-        await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-        # Its first attempt is made here, before the first bulletin check (a second after start): a lone instance
-        # leads from that check on.
-        await services.leadership.start()
+        listening = False
         try:
+            if server is not None:
+                await server.start()
+                listening = True
+            if webhook is not None:
+                # Registered once the listener is up: Telegram may post the moment it is told.
+                try:
+                    await application.bot.set_webhook(
+                        url=webhook.url, secret_token=webhook.secret, allowed_updates=list(HANDLED_UPDATES)
+                    )
+                except BadRequest as exc:  # e.g. a port Telegram does not post to, a name it cannot resolve
+                    raise WebhookSettingsError(f"Telegram refused WEBHOOK_URL {webhook.url}: {exc.message}") from exc
+                log.info("webhook registered: Telegram posts updates to %s", webhook.url)
+            else:
+                await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+            # Its first attempt is made here, before the first bulletin check (a second after start): a lone
+            # instance leads from that check on.
+            await services.leadership.start()
             yield application
         finally:
             await services.leadership.stop()
@@ -57,11 +86,16 @@ async def running(application: NewsApplication) -> AsyncIterator[NewsApplication
             # Feed polls in flight are cancelled (each rolls back; its source stays due) rather than awaited:
             # one can take POLL_TIMEOUT seconds.
             await services.feeds.stop()
+            if webhook is not None and server is not None and listening:
+                await server.stop()  # no new updates; the ones taken are on the queue for application.stop()
             await services.bulletins.wait_idle()
             # Only now, with this instance's sends settled: a standby may take over at once.
             await services.leadership.resign()
-            await application.updater.stop()
-            await application.stop()
+            if application.updater.running:
+                await application.updater.stop()
+            await application.stop()  # handles every update taken, waits for running jobs
+            if webhook is None and server is not None and listening:
+                await server.stop()  # the metrics listener answers until the end
             await services.bulletins.engine.transport.close()
 
 
@@ -72,6 +106,14 @@ async def run_bot(settings: Settings, *, stop: asyncio.Event | None = None) -> N
     AnotherInstanceRunning, before anything else, when another `newsbot run` uses the same SQLite file.
     """
     settings.require_token()
+    webhook = settings.webhook()  # a missing or invalid WEBHOOK_SECRET stops us before anything else
+    if webhook is not None and len(webhook.secret) < MIN_STRONG_SECRET:
+        log.warning(
+            "WEBHOOK_SECRET has %s characters: anyone who guesses it can post updates as Telegram, and logs redact "
+            "only secrets of 8 or more; use %s or more random ones (openssl rand -hex 32)",
+            len(webhook.secret),
+            MIN_STRONG_SECRET,
+        )
     path = sqlite_file(settings.database_url)
     # SQLite: one instance per file, held until this process ends however it ends (the kernel drops the lock of a
     # killed process). Raises AnotherInstanceRunning at once when another process holds it.
@@ -88,8 +130,10 @@ async def _run_bot(settings: Settings, stop: asyncio.Event, path: Path | None) -
     try:
         await prepare_database(db)
         watch = SqliteFileWatch(path) if path is not None else None
-        async with running(build_application(settings, db)) as application:
-            log.info("newsbot is running as @%s; Ctrl-C stops it", application.bot.username)
+        application = build_application(settings, db)
+        async with running(application, server=build_server(settings, application, db)):
+            mode = "serving the webhook" if settings.webhook_url else "long-polling"
+            log.info("newsbot is running as @%s, %s; Ctrl-C stops it", application.bot.username, mode)
             lost = await _wait_for_stop(stop, watch, settings.database_check_interval)
             if lost is None:
                 log.info("stopping: finishing sends in flight")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.schedule import parse_time_of_day
@@ -24,6 +26,46 @@ def _list_items(value: str) -> list[str]:
 
 class MissingTokenError(RuntimeError):
     """`newsbot run` was started without BOT_TOKEN."""
+
+
+class WebhookSettingsError(RuntimeError):
+    """WEBHOOK_URL is set but WEBHOOK_SECRET is missing or not what Telegram accepts (the message never shows it)."""
+
+
+# Telegram's rule for setWebhook's secret_token: 1-256 characters, only A-Z, a-z, 0-9, _ and -.
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """A local address to serve HTTP on (WEBHOOK_LISTEN, METRICS_LISTEN): `host:port`, `[v6]:port` or `:port`."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, value: str) -> Listen:
+        host, sep, port = value.strip().rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"{value!r} is not host:port, e.g. 0.0.0.0:8080 or 127.0.0.1:9100")
+        host = host.removeprefix("[").removesuffix("]") or "0.0.0.0"
+        return cls(host, int(port))
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """Webhook mode, checked: where Telegram posts (url), with which secret, and where we listen."""
+
+    url: str
+    path: str
+    secret: str
+    listen: Listen
+
+
+DEFAULT_WEBHOOK_LISTEN = Listen("0.0.0.0", 8080)
 
 
 class Settings(BaseSettings):
@@ -74,6 +116,14 @@ class Settings(BaseSettings):
     max_delivery_attempts: int = Field(default=5, ge=1)
     # Alerts: a chat's alert messages come at least this many seconds apart; matches in between are bundled.
     alert_min_interval: float = Field(default=600.0, ge=0)
+    # Webhook mode (issue 12): the public HTTPS URL Telegram posts updates to; unset, the bot long-polls.
+    webhook_url: str | None = None
+    # Telegram sends it in X-Telegram-Bot-Api-Secret-Token; required with WEBHOOK_URL. Checked by webhook(), not
+    # here: pydantic's error messages quote the value they refused, and this one must never be printed.
+    webhook_secret: SecretStr | None = None
+    webhook_listen: Annotated[Listen, NoDecode] = DEFAULT_WEBHOOK_LISTEN
+    # Serves /healthz and /metrics while long-polling (in webhook mode they are on WEBHOOK_LISTEN).
+    metrics_listen: Annotated[Listen | None, NoDecode] = None
 
     @model_validator(mode="after")
     def _paid_rate_needs_paid_broadcast(self) -> Settings:
@@ -118,6 +168,25 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an IANA timezone name such as Europe/Berlin") from exc
         return value
 
+    @field_validator("webhook_listen", "metrics_listen", mode="before")
+    @classmethod
+    def _parse_listen(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str):
+            if value.strip():
+                return Listen.parse(value)
+            return DEFAULT_WEBHOOK_LISTEN if info.field_name == "webhook_listen" else None  # empty: the default
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError("WEBHOOK_URL must be an https:// URL: Telegram posts updates only over HTTPS")
+        return value.strip()
+
     @field_validator("telegram_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -135,6 +204,25 @@ class Settings(BaseSettings):
                 "or the environment (see .env.example)."
             )
         return self.bot_token.get_secret_value().strip()
+
+    def webhook(self) -> Webhook | None:
+        """Webhook mode's settings, or None to long-poll. Raises WebhookSettingsError when the secret is missing or
+        is not 1-256 of A-Z a-z 0-9 _ - (Telegram refuses anything else)."""
+        if self.webhook_url is None:
+            return None
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret is not None else ""
+        if not secret:
+            raise WebhookSettingsError(
+                "WEBHOOK_URL is set but WEBHOOK_SECRET is not: set WEBHOOK_SECRET to 1-256 characters of "
+                "A-Z a-z 0-9 _ - (e.g. the output of `openssl rand -hex 32`); see .env.example."
+            )
+        if not _WEBHOOK_SECRET.fullmatch(secret):
+            raise WebhookSettingsError(
+                f"WEBHOOK_SECRET is not valid: Telegram takes 1-256 characters of A-Z a-z 0-9 _ - only "
+                f"(this one has {len(secret)} characters{'' if len(secret) <= 256 else ', too many'}; "
+                "e.g. use the output of `openssl rand -hex 32`)."
+            )
+        return Webhook(self.webhook_url, urlsplit(self.webhook_url).path or "/", secret, self.webhook_listen)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Awaitable, Hashable
+import time
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from telegram import Update
@@ -58,9 +59,15 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
     tasks and are not held by lanes or workers.
     """
 
-    __slots__ = ("_lanes", "_running", "workers")
+    __slots__ = ("_lanes", "_running", "observer", "workers")
 
-    def __init__(self, workers: int = DEFAULT_WORKERS, *, max_pending: int = DEFAULT_MAX_PENDING) -> None:
+    def __init__(
+        self,
+        workers: int = DEFAULT_WORKERS,
+        *,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        observer: Callable[[object, float], None] | None = None,
+    ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         # python-telegram-bot's own bound (max_concurrent_updates) counts updates admitted here.
@@ -68,6 +75,8 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         self.workers = workers
         self._running = asyncio.Semaphore(workers)
         self._lanes: dict[Hashable, _Lane] = {}
+        # Called with each update that ran, and when it entered the processor (time.monotonic()): the metrics.
+        self.observer = observer
 
     @property
     def busy_lanes(self) -> int:
@@ -75,6 +84,7 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         return len(self._lanes)
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        entered = time.monotonic()
         key = lane_key(update)
         lane = self._enter(key) if key is not None else None
         started = False
@@ -82,6 +92,8 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
             async with lane.lock if lane is not None else contextlib.nullcontext(), self._running:
                 started = True
                 await coroutine
+            if self.observer is not None:
+                self.observer(update, entered)
         finally:
             if not started and inspect.iscoroutine(coroutine):
                 coroutine.close()  # cancelled while waiting for its turn (shutdown): it never ran, don't warn

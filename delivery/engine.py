@@ -74,6 +74,7 @@ class RunSummary:
     prepared: int = 0
     sent: int = 0
     retried: int = 0
+    rate_limited: int = 0  # of the retried, those Telegram answered with 429
     failed: int = 0
     blocked: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -125,6 +126,8 @@ class DeliveryEngine:
         self.clock = clock
         self._stopping = False
         self._rows_added = asyncio.Event()
+        # Called with each run's summary when it ends (the bot's metrics); they must not raise or block.
+        self.observers: list[Callable[[RunSummary], None]] = []
 
     def request_stop(self) -> None:
         self._stopping = True
@@ -183,6 +186,8 @@ class DeliveryEngine:
                 async with self.db.session() as session:
                     await delivery_repo.release_claims(session, unsent)
             summary.finished = time.monotonic()
+            for observe in self.observers:
+                observe(summary)
         if not urgent and (summary.sent or summary.retried or summary.failed or summary.blocked):
             await self._record(summary, started_at)
         return summary
@@ -332,6 +337,7 @@ class DeliveryEngine:
                 refund=True,
             )
             summary.retried += 1
+            summary.rate_limited += 1
         elif row.thread_id and _topic_is_gone(result):
             # The forum topic was closed or deleted: only this target stops, the group's others go on.
             async with self.db.session() as session:

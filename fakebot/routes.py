@@ -98,6 +98,7 @@ class BotApiRoutes(FaultInjection):
             "getme": self._get_me,
             "getupdates": self._get_updates,
             "deletewebhook": self._delete_webhook,
+            "setwebhook": self._set_webhook,
             "setmycommands": self._set_my_commands,
             "getmycommands": self._get_my_commands,
             "deletemycommands": self._delete_my_commands,
@@ -354,9 +355,27 @@ class BotApiRoutes(FaultInjection):
         return True
 
     async def _delete_webhook(self, params: JSONDict) -> bool:
+        self.webhook = None
         if as_bool(params.get("drop_pending_updates", False)):
             self._updates.clear()
             self._changed.fire()
+        return True
+
+    # ---- webhook (setWebhook): recorded only; the fake never posts updates itself, tests post them.
+    _WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+    webhook: JSONDict | None = None
+    """The webhook set: url, secret_token, allowed_updates (None: none set, or an empty url removed it)."""
+
+    async def _set_webhook(self, params: JSONDict) -> bool:
+        """Checked as Telegram does (an HTTPS URL; the secret token's characters); kept in `self.webhook`."""
+        url = str(params.get("url") or "")
+        if url and not url.lower().startswith("https://"):
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not self._WEBHOOK_SECRET_RE.fullmatch(str(secret)):
+            raise bad_request("bad webhook: secret token contains unallowed characters")
+        allowed = as_json_object(params.get("allowed_updates"))
+        self.webhook = {"url": url, "secret_token": secret, "allowed_updates": allowed} if url else None
         return True
 
     def _confirm_updates(self, offset: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +55,8 @@ class BulletinService:
         self.clock = clock
         self.links = links or BotLinks()
         self._run_lock = asyncio.Lock()
+        # Called after each run_due with its summary and duration in seconds (the bot's metrics).
+        self.run_observer: Callable[[RunSummary, float], None] | None = None
 
     def request_stop(self) -> None:
         """Prepare and claim nothing more; sends already in flight finish and are recorded."""
@@ -173,6 +176,7 @@ class BulletinService:
     async def run_due(self, *, wait_for_retries: bool = True) -> RunSummary:
         """Prepare what is due and send everything pending. Runs never overlap within one process."""
         async with self._run_lock:
+            started = time.monotonic()
             # Sending starts with the first prepared page instead of after the last: at 1,000 messages a second
             # the first bulletins leave within a second or two of their slot, and preparing overlaps sending.
             preparing = asyncio.create_task(self.prepare_due(), name="prepare-bulletins")
@@ -185,6 +189,8 @@ class BulletinService:
             summary.prepared = prepared
             if prepared or summary.sent or summary.failed or summary.blocked or summary.retried:
                 log.info(summary.line())
+            if self.run_observer is not None:
+                self.run_observer(summary, time.monotonic() - started)
             return summary
 
     async def send_now(self, delivery_ids: Sequence[int]) -> RunSummary:

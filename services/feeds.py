@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -187,6 +188,8 @@ class FeedService:
         # SQLite has one writer: polls that store at the same time only wait on its lock in sleeps of up to
         # 100 ms. Taking turns here instead keeps fetching and parsing concurrent and storing back to back.
         self._store_turn = asyncio.Lock() if db.engine.dialect.name == "sqlite" else None
+        # Called after each poll of one source with its result and duration in seconds (the bot's metrics).
+        self.poll_observer: Callable[[PollResult | None, float], None] | None = None
 
     def fetcher(self) -> Fetcher:
         return Fetcher(
@@ -421,6 +424,13 @@ class FeedService:
 
         Callers hold the source's claim (see _claim). Page fetching stops `poll_timeout` seconds after the start.
         """
+        started = time.monotonic()
+        result = await self._poll_source(fetcher, source_id, now=now)
+        if self.poll_observer is not None:
+            self.poll_observer(result, time.monotonic() - started)
+        return result
+
+    async def _poll_source(self, fetcher: Fetcher, source_id: int, *, now: datetime) -> PollResult | None:
         deadline = asyncio.get_running_loop().time() + self.poll_timeout
         async with self.db.session() as session:
             source = await source_repo.get_source(session, source_id)

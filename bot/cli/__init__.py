@@ -44,7 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_error(f"invalid settings: {exc}")
         return 2
     token = settings.bot_token.get_secret_value() if settings.bot_token else ""
-    configure_logging(settings.log_level, secrets=[token])
+    # The webhook's secret goes to Telegram in setWebhook, which python-telegram-bot logs at DEBUG.
+    webhook_secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    configure_logging(settings.log_level, secrets=[token, webhook_secret])
     try:
         return _dispatch(args, settings)
     except MissingTokenError as exc:

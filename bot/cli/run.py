@@ -13,13 +13,22 @@ if TYPE_CHECKING:
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    commands.add_parser("run", help="run the bot (long polling) until Ctrl-C or SIGTERM")
+    commands.add_parser(
+        "run", help="run the bot (long polling, or the webhook with WEBHOOK_URL) until Ctrl-C or SIGTERM"
+    )
     db = commands.add_parser("db", help="database maintenance")
     db.add_subparsers(dest="db_command", required=True).add_parser("upgrade", help="apply pending migrations")
 
 
 def run(settings: Settings) -> int:
     settings.require_token()  # before any import or log line: a missing token is one clear line
+    from bot.settings import WebhookSettingsError
+
+    try:
+        settings.webhook()
+    except WebhookSettingsError as exc:
+        print_error(str(exc))
+        return 2
     from telegram.error import InvalidToken, NetworkError, TelegramError
 
     from bot.runner import DatabaseFileLost, run_bot
@@ -30,6 +39,9 @@ def run(settings: Settings) -> int:
         asyncio.run(run_bot(settings))
     except InvalidToken:
         print_error("Telegram refused BOT_TOKEN; check it with @BotFather.")
+        return 2
+    except WebhookSettingsError as exc:
+        print_error(str(exc))
         return 2
     except NetworkError as exc:
         print_error(f"cannot reach the Telegram Bot API at {api}: {exc}")
