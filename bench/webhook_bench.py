@@ -50,7 +50,7 @@ PATH = "/telegram/hook"
 P99_TARGET = 0.200
 # /headlines costs about 15 ms of CPU on this 2-core machine (PERF-NOTES: the Bot API call and a few queries), so
 # one process tops out well under 100 updates/s: the ladder is fine-grained there.
-DEFAULT_RATES = (20, 30, 40, 50, 60, 70, 80, 90, 100)
+DEFAULT_RATES = (20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 140, 160)
 # Chats that have talked to the bot before (their rows exist, as for most real traffic); used round robin, each at
 # most once per step, so a reply is matched to its update by chat.
 CHAT_POOL = 3000
@@ -59,8 +59,10 @@ FIRST_CHAT = 1_000_000
 UPDATE_IDS = itertools.count(int(time.time()) * 1000)
 SERVERS = {
     "ours": "newsbot run with WEBHOOK_URL (bot/webhook.py)",
+    "ours2": "two newsbot run on one database, posts alternating between them (a load balancer)",
     "ptb": "python-telegram-bot Application.run_webhook (tornado)",
 }
+INSTANCES = {"ours": 1, "ours2": 2, "ptb": 1}
 
 
 def free_port() -> int:
@@ -120,7 +122,7 @@ def run_ptb_child() -> None:
 
 
 async def start_child(kind: str, env: dict[str, str], api: Any) -> asyncio.subprocess.Process:
-    args = ["-m", "bot", "run"] if kind == "ours" else [str(Path(__file__).resolve()), "--child-ptb"]
+    args = ["-m", "bot", "run"] if kind != "ptb" else [str(Path(__file__).resolve()), "--child-ptb"]
     since = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         sys.executable, *args, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
@@ -183,10 +185,10 @@ def text_update(update_id: int, chat_id: int) -> dict[str, Any]:
 
 
 class Load:
-    def __init__(self, api: Any, http: aiohttp.ClientSession, url: str) -> None:
+    def __init__(self, api: Any, http: aiohttp.ClientSession, urls: list[str]) -> None:
         self.api = api
         self.http = http
-        self.url = url
+        self.urls = urls  # several: posts go to each in turn, as a load balancer would send them
         self.turn = 0
         self.arrived: dict[int, float] = {}
         api.arrivals = []
@@ -200,21 +202,22 @@ class Load:
         chat_id = update["message"]["chat"]["id"]
         posted[chat_id] = time.monotonic()
         try:
-            async with self.http.post(self.url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as r:
+            url = self.urls[update["update_id"] % len(self.urls)]
+            async with self.http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as r:
                 await r.read()
                 if r.status != 200:
                     step.non_200 += 1
         except aiohttp.ClientError:
             step.non_200 += 1
 
-    async def step(self, rate: int, seconds: float, pid: int, settle: float) -> Step:
+    async def step(self, rate: int, seconds: float, pids: list[int], settle: float) -> Step:
         step = Step(rate)
         posted: dict[int, float] = {}
         tasks: list[asyncio.Task[None]] = []
         count = min(max(1, int(rate * seconds)), CHAT_POOL)
         self._collect()
         self.arrived.clear()
-        cpu_before = cpu_seconds(pid)
+        cpu_before = sum(cpu_seconds(pid) for pid in pids)
         start = time.monotonic()
         for n in range(count):
             delay = start + n / rate - time.monotonic()
@@ -232,7 +235,7 @@ class Load:
                 break
             await asyncio.sleep(0.05)
         self._collect()
-        step.cpu_ms_per_update = (cpu_seconds(pid) - cpu_before) * 1000 / count
+        step.cpu_ms_per_update = (sum(cpu_seconds(pid) for pid in pids) - cpu_before) * 1000 / count
         step.latencies = [self.arrived[chat] - at for chat, at in posted.items() if chat in self.arrived]
         return step
 
@@ -269,14 +272,15 @@ async def prepare_database(name: str) -> str:
 
 
 async def climb(kind: str, rates: list[int], args: argparse.Namespace, db_url: str, api: Any) -> list[Step]:
-    port = free_port()
-    process = await start_child(kind, child_env(db_url, api.url, port), api)
+    ports = [free_port() for _ in range(INSTANCES[kind])]
+    processes = [await start_child(kind, child_env(db_url, api.url, port), api) for port in ports]
+    pids = [process.pid for process in processes]
     steps: list[Step] = []
     try:
         connector = aiohttp.TCPConnector(limit=256)
         async with aiohttp.ClientSession(connector=connector) as http:
-            load = Load(api, http, f"http://127.0.0.1:{port}{PATH}")
-            await load.step(10, args.warmup, process.pid, args.settle)  # connections, statement caches
+            load = Load(api, http, [f"http://127.0.0.1:{port}{PATH}" for port in ports])
+            await load.step(10, args.warmup, pids, args.settle)  # connections, statement caches
             # The machine is shared: one burst elsewhere can spoil a step's p99 (at 20/s over 4 s, p99 is nearly
             # the slowest reply). A rate not held is tried once more per climb before the climb ends.
             second_tries = 1
@@ -286,7 +290,7 @@ async def climb(kind: str, rates: list[int], args: argparse.Namespace, db_url: s
                     print(f"  {kind}: time budget (--budget {args.budget:g} s) used up; climb ends here", flush=True)
                     break
                 rate = queue.pop(0)
-                step = await load.step(rate, args.step_seconds, process.pid, args.settle)
+                step = await load.step(rate, args.step_seconds, pids, args.settle)
                 steps.append(step)
                 print(
                     f"  {kind:4} {rate:4}/s: p50 {step.quantile(0.5) * 1000:7.1f} ms  p99 "
@@ -300,9 +304,10 @@ async def climb(kind: str, rates: list[int], args: argparse.Namespace, db_url: s
                     second_tries -= 1
                     queue.insert(0, rate)
     finally:
-        err = await stop_child(process)
-        if process.returncode not in (0, None):
-            print(f"  {kind}: exited {process.returncode}: {err[-1500:]}")
+        for process in processes:
+            err = await stop_child(process)
+            if process.returncode not in (0, None):
+                print(f"  {kind}: exited {process.returncode}: {err[-1500:]}")
     return steps
 
 
@@ -353,8 +358,10 @@ async def main(args: argparse.Namespace) -> int:
         rates = ", ".join(str(s.rate if s else 0) for s in best)
         print(f"| {label} | {held[kind]:g} ({rates}) | {p50:.1f} / {p99:.1f} | {cpu:.2f} |")
     ratio = held["ours"] / held["ptb"] if held["ptb"] else float("nan")
+    scaling = held["ours2"] / held["ours"] if held["ours"] else float("nan")
     print()
     print(f"ratio ours / ptb (highest rate held): {ratio:.2f}")
+    print(f"ratio two instances / one (highest rate held): {scaling:.2f}")
     return 0
 
 

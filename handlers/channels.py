@@ -209,8 +209,9 @@ async def guard_acting(update: Update, context: NewsContext) -> None:
     if update.callback_query is None and (message is None or not (message.text or "").startswith("/")):
         return
     async with context.db.session() as session:
-        private = await subscriber_repo.get_subscriber(session, chat.id)
-        channel = await channel_service.acting_for(session, private, context.now()) if private else None
+        # One small query for every private command: most chats change no channel.
+        channel_id = await subscriber_repo.acting_for_id(session, chat.id, context.now())
+        channel = await subscriber_repo.subscriber_by_id(session, channel_id) if channel_id else None
     if channel is None:
         return
     fresh = update.callback_query is not None

@@ -70,6 +70,15 @@ async def managed_channels(session: AsyncSession, user_id: int) -> list[Subscrib
     return list(await session.scalars(query.order_by(Subscriber.name, Subscriber.id)))
 
 
+async def acting_for_id(session: AsyncSession, chat_id: int, now: datetime) -> int | None:
+    """The channel target a private chat is changing now (see services.channels), in one small query."""
+    return await session.scalar(
+        select(Subscriber.acting_for_id).where(
+            Subscriber.chat_id == chat_id, Subscriber.thread_id == 0, Subscriber.acting_until > now
+        )
+    )
+
+
 async def subscriber_by_id(session: AsyncSession, subscriber_id: int) -> Subscriber | None:
     return await session.get(Subscriber, subscriber_id)
 
