@@ -49,10 +49,15 @@ def per_update() -> BaseHandler[Update, NewsContext, None]:
 async def language_command(update: Update, context: NewsContext) -> None:
     args = context.args or []
     if not args:
-        # The target's language: this chat's, or the channel's it is changing (/channels), which may differ.
-        async with context.db.session() as session:
-            target = await subscriber_for(session, update, context)
-            language = supported_language(target.language) if target.chat_type == "channel" else current_language()
+        # The target's language: this chat's (current already), or the channel's it is changing (/channels).
+        language = current_language()
+        chat = update.effective_chat
+        if chat is not None and chat.type == "private":
+            async with context.db.session() as session:
+                channel_id = await subscriber_repo.acting_for_id(session, chat.id, context.now())
+                channel = await subscriber_repo.subscriber_by_id(session, channel_id) if channel_id else None
+                if channel is not None:
+                    language = supported_language(channel.language)
         text, keyboard = language_menu(language)
         await reply_html(update, text, reply_markup=keyboard)
         return
