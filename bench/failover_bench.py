@@ -33,16 +33,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import insert, select, text  # noqa: E402
+from sqlalchemy import insert, select  # noqa: E402
 
+from bench.postgres import database_url, run_as_admin  # noqa: E402
 from fakebot import FakeBotAPI  # noqa: E402
 from storage import leases as lease_repo  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import Delivery, Subscriber  # noqa: E402
-from storage.session import Database, create_engine  # noqa: E402
+from storage.session import Database  # noqa: E402
 
 TOKEN = "123456:AAfailover-bench-token_for_the_fake_api"
-ADMIN_URL = os.environ.get("NEWSBOT_BENCH_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 BULLETIN = "<b>Midday bulletin</b>\n" + "\n".join(
     f"{n}. <b>Headline number {n}</b>\nReuters · /read_{n}" for n in range(1, 6)
 )
@@ -58,19 +58,10 @@ class Round:
     busiest_second: int
 
 
-async def _admin(statement: str) -> None:
-    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 async def fresh_database(messages: int) -> str:
     name = f"newsbot_failover_{uuid.uuid4().hex[:10]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    await run_as_admin(f'CREATE DATABASE "{name}"')
+    url = database_url(name)
     db = Database.from_url(url)
     try:
         await upgrade(db.engine)
@@ -200,7 +191,7 @@ async def one_round(args: argparse.Namespace, workdir: Path) -> Round:
                 process.kill()
                 await process.wait()
         await db.dispose()
-        await _admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        await run_as_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
     return Round(takeover, done, sent_at_kill, lost, duplicated, busiest)
 
 

@@ -181,13 +181,7 @@ class RunningBot:
     async def wait_idle(self, timeout: float = 5.0) -> None:
         """Until every update the bot has fetched so far has been handled (for updates that send no reply)."""
         await self.api.wait_until_updates_consumed(timeout)
-        application: Any = self.application
-        idle_checks = 0
-        async with asyncio.timeout(timeout):
-            while idle_checks < 3:  # an update taken off the queue is a task before it counts as running
-                busy = application.update_queue.qsize() or application.update_processor.current_concurrent_updates
-                idle_checks = 0 if busy else idle_checks + 1
-                await asyncio.sleep(0.005)
+        await wait_until_handled(self.application, timeout)
 
     async def ask(self, chat_id: int, text: str, *, count: int = 1, **kwargs: object):  # type: ignore[no-untyped-def]
         """Send `text` as a user in `chat_id` and return the bot's new messages to that chat (at least `count`)."""
@@ -207,6 +201,16 @@ class RunningBot:
         if edit:
             await self.api.wait_for_request("editMessageText", since=pressed_at)
         return self.api.sent(chat_id)[before:]
+
+
+async def wait_until_handled(application: Any, timeout: float = 5.0) -> None:
+    """Until every update the application has taken has been handled."""
+    idle_checks = 0
+    async with asyncio.timeout(timeout):
+        while idle_checks < 3:  # an update taken off the queue is a task before it counts as running
+            busy = application.update_queue.qsize() or application.update_processor.current_concurrent_updates
+            idle_checks = 0 if busy else idle_checks + 1
+            await asyncio.sleep(0.005)
 
 
 @pytest.fixture

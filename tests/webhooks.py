@@ -3,7 +3,6 @@ Telegram does. Updates are made by the fake Bot API's user actions (so the chats
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -21,7 +20,7 @@ from bot.webhook import SECRET_HEADER, WebhookServer
 from fakebot import FakeBotAPI
 from handlers.context import SERVICES_KEY
 from storage.session import Database
-from tests.conftest import Clock, RunningBot, make_settings
+from tests.conftest import Clock, RunningBot, make_settings, wait_until_handled
 
 SECRET = "test-secret_0123456789-abcdef"
 WEBHOOK_URL = "https://bot.example.test/telegram/hook"
@@ -69,13 +68,7 @@ class ServedBot:
 
     async def wait_idle(self, timeout: float = 5.0) -> None:
         """Until every update taken so far has been handled (the fake's queue plays no part in webhook mode)."""
-        application: Any = self.bot.application
-        idle_checks = 0
-        async with asyncio.timeout(timeout):
-            while idle_checks < 3:  # an update taken off the queue is a task before it counts as running
-                busy = application.update_queue.qsize() or application.update_processor.current_concurrent_updates
-                idle_checks = 0 if busy else idle_checks + 1
-                await asyncio.sleep(0.005)
+        await wait_until_handled(self.bot.application, timeout)
 
     async def get(self, path: str) -> tuple[int, str]:
         async with self.http.get(f"{self.server.url}{path}") as response:
