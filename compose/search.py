@@ -61,19 +61,22 @@ def render_search_results(
     now: datetime,
     start_index: int = 1,
     more: MoreResults | None = None,
+    bot_username: str | None = None,
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """One page of results, numbered from `start_index`, as /headlines shows them: title, then source, age and
-    `/read_<id>`; 'Read' buttons and a 'More ›' button when `more` is given. No articles: no_results_text."""
+    `/read_<id>`; 'Read' buttons and a 'More ›' button when `more` is given (with `bot_username`, for groups: a Read
+    link to the bot instead of the command and the buttons). No articles: no_results_text."""
     if not articles:
         return no_results_text(query_text), None
     heading = _("<b>Search:</b> <i>{query}</i>").format(query=_shown_query(query_text))
     titles = [clean_title(article.title) for article in articles]
-    metas = headline_metas(articles, now)
-    text = render_numbered(heading, titles, metas, start_index=start_index, limit=MESSAGE_LIMIT)
-    rows = [list(row) for row in headlines_keyboard(articles, start_index=start_index).inline_keyboard]
+    metas = headline_metas(articles, now, bot_username)
+    text = render_numbered(heading, titles, (), start_index=start_index, limit=MESSAGE_LIMIT, metas_html=metas)
+    keyboard = headlines_keyboard(articles, start_index=start_index, read_buttons=bot_username is None)
+    rows = [list(row) for row in keyboard.inline_keyboard] if keyboard is not None else []
     if more is not None:
         rows.append([InlineKeyboardButton(more_label(), callback_data=more.pack())])
-    return text, InlineKeyboardMarkup(rows)
+    return text, InlineKeyboardMarkup(rows) if rows else None
 
 
 def inline_message_html(article: ArticleLike, *, bot_username: str) -> str:

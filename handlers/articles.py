@@ -28,7 +28,7 @@ from compose.replies import (
     read_usage,
     stale_button,
 )
-from handlers.common import NEW_MESSAGE, chat_button, command, reply_html, subscriber_for
+from handlers.common import NEW_MESSAGE, chat_button, command, links_in_groups, reply_html, subscriber_for
 from handlers.context import NewsContext
 from services import selection
 from storage import articles as article_repo
@@ -58,7 +58,14 @@ async def _send_headlines(
     if has_more and next_start <= MAX_POSITION:
         more = (MoreAllHeadlines if everything else MoreHeadlines)(articles[-1].id, count, next_start)
     note = selection.note(chosen, headlines=True) if start_index == 1 else ""
-    text, keyboard = render_headlines(articles, now=context.now(), start_index=start_index, more=more, note=note)
+    text, keyboard = render_headlines(
+        articles,
+        now=context.now(),
+        start_index=start_index,
+        more=more,
+        note=note,
+        bot_username=links_in_groups(update, context),
+    )
     await reply_html(update, text, reply_markup=keyboard)
 
 

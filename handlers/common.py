@@ -128,6 +128,12 @@ async def subscriber_for(session: AsyncSession, update: Update, context: NewsCon
     return own
 
 
+def links_in_groups(update: Update, context: NewsContext) -> str | None:
+    """The bot's username in a group (lists there link articles to the bot: a /read_<id> or a Read button would
+    post the whole article for everyone); None in a private chat (/read_<id> commands and Read buttons)."""
+    return context.bot.username if in_group(update) else None
+
+
 def channel_title(subscriber: Subscriber) -> str | None:
     """The channel's title when `subscriber` is a channel (its settings changed from a private chat)."""
     return subscriber.name if subscriber.chat_type == "channel" else None

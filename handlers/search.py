@@ -9,7 +9,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler
 from compose.buttons import MAX_SEARCH_OFFSET, MoreResults
 from compose.replies import stale_button
 from compose.search import RESULTS_PER_PAGE, no_more_results, query_problem_text, render_search_results
-from handlers.common import chat_button, command, reply_html
+from handlers.common import chat_button, command, links_in_groups, reply_html
 from handlers.context import NewsContext
 from model.search import MAX_SAVED_QUERY_CHARS, QueryProblem, SearchQuery, parse_query
 from storage import follows as follow_repo
@@ -41,7 +41,12 @@ async def _send_results(update: Update, context: NewsContext, query: SearchQuery
     if not found and offset > 0:
         return False
     text, keyboard = render_search_results(
-        found[:RESULTS_PER_PAGE], query_text=query_text, now=context.now(), start_index=offset + 1, more=more
+        found[:RESULTS_PER_PAGE],
+        query_text=query_text,
+        now=context.now(),
+        start_index=offset + 1,
+        more=more,
+        bot_username=links_in_groups(update, context),
     )
     await reply_html(update, text, reply_markup=keyboard)
     return True

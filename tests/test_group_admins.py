@@ -83,3 +83,17 @@ async def test_rights_are_cached_for_commands_and_checked_again_on_a_button(bot:
     assert member_checks(bot) == 2
     row = await group_row(bot)
     assert row is not None and row.active and row.timezone == "Europe/Berlin"
+
+
+async def test_lists_in_a_group_link_articles_to_the_bot_instead_of_posting_them_for_everyone(bot: RunningBot) -> None:
+    await add_articles(bot.db, *(f"Story number {n}" for n in range(1, 8)))
+    [reply] = await say(bot, MEMBER, "/headlines 5")
+    assert "/read_" not in reply.visible_text and "Read" in reply.visible_text
+    links = [e["url"] for e in reply.entities if e["type"] == "text_link"]
+    assert len(links) == 5 and all(f"t.me/{bot.api.bot_username}?start=read_" in link for link in links)
+    assert [text for text, _data in reply.buttons] == ["More ›"]  # no 📖 buttons: they would post the article here
+    [found] = await say(bot, MEMBER, "/search story")
+    assert "/read_" not in found.visible_text and not any(text.startswith("📖") for text, _data in found.buttons)
+    # In a private chat the same lists keep /read_<id> and the Read buttons.
+    [private] = await bot.ask(MEMBER, "/headlines 5")
+    assert "/read_" in private.visible_text and sum(text.startswith("📖") for text, _data in private.buttons) == 5
