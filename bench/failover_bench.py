@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, select  # noqa: E402
 
-from bench.postgres import database_url, run_as_admin  # noqa: E402
+from bench.postgres import create_database, run_as_admin  # noqa: E402
 from fakebot import FakeBotAPI  # noqa: E402
 from storage import leases as lease_repo  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
@@ -60,8 +60,7 @@ class Round:
 
 async def fresh_database(messages: int) -> str:
     name = f"newsbot_failover_{uuid.uuid4().hex[:10]}"
-    await run_as_admin(f'CREATE DATABASE "{name}"')
-    url = database_url(name)
+    url = await create_database(name)
     db = Database.from_url(url)
     try:
         await upgrade(db.engine)

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from delivery_bench import remove_database  # noqa: E402
-from postgres import database_url, run_as_admin  # noqa: E402
+from postgres import create_database, run_as_admin  # noqa: E402
 
 SLOT = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)  # 07:00 in Berlin
 NOW = SLOT + timedelta(seconds=30)
@@ -169,10 +169,7 @@ def fresh_database(backend: str, workdir: Path, name: str) -> str:
         path = workdir / f"{name}.sqlite"
         remove_database(path)
         return f"sqlite+aiosqlite:///{path}"
-    database = f"newsbot_bench_{name.replace('-', '_')}"
-    asyncio.run(run_as_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-    asyncio.run(run_as_admin(f'CREATE DATABASE "{database}"'))
-    return database_url(database)
+    return asyncio.run(create_database(f"newsbot_bench_{name.replace('-', '_')}"))
 
 
 def drop_database(url: str) -> None:

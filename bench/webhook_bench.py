@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:
 
 import aiohttp  # noqa: E402
 
-from bench.postgres import database_url, run_as_admin  # noqa: E402
+from bench.postgres import create_database, run_as_admin  # noqa: E402
 
 TOKEN = "123456:AAbench-fake-token_for_the_fake_bot_api"
 SECRET = "bench-secret_0123456789abcdef"
@@ -250,8 +250,7 @@ async def prepare_database(name: str) -> str:
     from storage.session import Database
     from storage.subscribers import get_or_create_subscriber
 
-    await run_as_admin(f'CREATE DATABASE "{name}"')
-    url = database_url(name)
+    url = await create_database(name)
     db = Database.from_url(url)
     try:
         await upgrade(db.engine)

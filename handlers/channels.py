@@ -91,9 +91,10 @@ async def on_membership(update: Update, context: NewsContext) -> None:
     assert change is not None
     chat, member, by = change.chat, change.new_chat_member, change.from_user
     if chat.type == ChatType.CHANNEL and may_post(member):
-        joined = await _join(context, chat.id, chat.title or str(chat.id), by.id, by.language_code)
+        title = chat.title or str(chat.id)
+        joined = await _join(context, chat.id, title, by.id, by.language_code)
         if joined is not ChannelChange.UNCHANGED:
-            await _tell(context, by.id, channel_added_text(chat.title or "", resumed=joined is ChannelChange.RESUMED))
+            await _tell(context, by.id, channel_added_text(title, resumed=joined is ChannelChange.RESUMED))
         return
     if chat.type == ChatType.CHANNEL or member.status in GONE:
         # Out of the chat, or in a channel without the right to post: its targets pause, settings kept.
@@ -209,9 +210,7 @@ async def guard_acting(update: Update, context: NewsContext) -> None:
     if update.callback_query is None and (message is None or not (message.text or "").startswith("/")):
         return
     async with context.db.session() as session:
-        # One small query for every private command: most chats change no channel.
-        channel_id = await subscriber_repo.acting_for_id(session, chat.id, context.now())
-        channel = await subscriber_repo.subscriber_by_id(session, channel_id) if channel_id else None
+        channel = await channel_service.channel_being_changed(session, chat.id, context.now())
     if channel is None:
         return
     fresh = update.callback_query is not None

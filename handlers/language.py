@@ -20,7 +20,7 @@ from handlers.common import (
     subscriber_for,
 )
 from handlers.context import NewsContext
-from services import preferences
+from services import channels, preferences
 from storage import subscribers as subscriber_repo
 
 # Before every feature (python-telegram-bot runs lower groups first, each update in a task of its own).
@@ -54,10 +54,9 @@ async def language_command(update: Update, context: NewsContext) -> None:
         chat = update.effective_chat
         if chat is not None and chat.type == "private":
             async with context.db.session() as session:
-                channel_id = await subscriber_repo.acting_for_id(session, chat.id, context.now())
-                channel = await subscriber_repo.subscriber_by_id(session, channel_id) if channel_id else None
-                if channel is not None:
-                    language = supported_language(channel.language)
+                channel = await channels.channel_being_changed(session, chat.id, context.now())
+            if channel is not None:
+                language = supported_language(channel.language)
         text, keyboard = language_menu(language)
         await reply_html(update, text, reply_markup=keyboard)
         return

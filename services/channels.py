@@ -101,6 +101,13 @@ def stop_acting(private: Subscriber) -> bool:
     return was_acting
 
 
+async def channel_being_changed(session: AsyncSession, private_chat_id: int, now: datetime) -> Subscriber | None:
+    """The channel the private chat `private_chat_id` is changing now, if any, without loading the chat's own row
+    (a column read; most chats change no channel)."""
+    channel_id = await subscriber_repo.acting_for_id(session, private_chat_id, now)
+    return await subscriber_repo.subscriber_by_id(session, channel_id) if channel_id else None
+
+
 async def acting_for(session: AsyncSession, private: Subscriber, now: datetime) -> Subscriber | None:
     """The channel whose settings the private chat's commands change now, if any."""
     if private.acting_for_id is None or private.acting_until is None or private.acting_until <= now:
