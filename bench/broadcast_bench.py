@@ -115,6 +115,9 @@ async def outcome(url: str, subscribers: int, started: float) -> dict[str, Any]:
             if sent_at is not None:
                 times.append(sent_at.timestamp())
     times.sort()
+    per_second = [0] * (int(times[-1] - started) + 1 if times else 0)
+    for moment in times:
+        per_second[int(moment - started)] += 1
     low, high = times[len(times) // 20], times[(len(times) * 19) // 20]
     sustained = (len(times) * 0.9) / (high - low) if high > low else float("nan")
     return {
@@ -122,6 +125,7 @@ async def outcome(url: str, subscribers: int, started: float) -> dict[str, Any]:
         "duplicated": sum(count - 1 for count in per_chat.values() if count > 1),
         "first_send_s": times[0] - started if times else float("nan"),
         "sustained": sustained,
+        "per_second": per_second,
     }
 
 
@@ -165,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-subscribers", type=int, default=20_000, help="the baseline's run (it is slower)")
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--trace", action="store_true", help="also print each run's sends in each second")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="broadcast-bench-") as temp:
         workdir = Path(temp)
@@ -190,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for label, result in results.items():
         print(row(label, result))
+    if args.trace:
+        for label, result in results.items():
+            print(f"\n{label}, sends in each second from the start: {' '.join(map(str, result['per_second']))}")
     if "baseline" in results:
         ratio = results["this code"]["sustained"] / results["baseline"]["sustained"]
         print(f"\nsustained rate, this code / baseline: {ratio:.2f}×")

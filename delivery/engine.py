@@ -49,6 +49,10 @@ ASSUMED_LATENCY = 0.1  # seconds, until the first answers are timed
 LATENCY_WEIGHT = 0.05  # of each new measurement in the moving average
 # How long the claimer waits for rows still being prepared before it looks again.
 PREPARING_POLL = 0.05
+# Preparing stays at most this many seconds of sends (at the rate limit) ahead of sending, and never fewer than
+# MIN_BACKLOG rows: running further ahead only takes the event loop from the sends due now (see backlog_allowance).
+BACKLOG_SECONDS = 5
+MIN_BACKLOG = 1000
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -126,11 +130,15 @@ class DeliveryEngine:
         self.clock = clock
         self._stopping = False
         self._rows_added = asyncio.Event()
+        # Rows this engine has taken to an outcome (sent, put off, failed, cancelled): preparation paces itself by it.
+        self.rows_done = 0
+        self._progress = asyncio.Event()
         # Called with each run's summary when it ends (the bot's metrics); they must not raise or block.
         self.observers: list[Callable[[RunSummary], None]] = []
 
     def request_stop(self) -> None:
         self._stopping = True
+        self._progress.set()
 
     def rows_added(self) -> None:
         """Preparation committed new rows: a run waiting for them (more_coming) claims them now."""
@@ -144,6 +152,23 @@ class DeliveryEngine:
     @property
     def stopping(self) -> bool:
         return self._stopping
+
+    def backlog_allowance(self) -> int | None:
+        """How many prepared rows may wait for this engine before preparing more only takes CPU from sending:
+        a few seconds of sends at the rate limit (None without a limit: prepare freely)."""
+        per_second = self.limits.per_second
+        return max(MIN_BACKLOG, int(BACKLOG_SECONDS * per_second)) if per_second else None
+
+    async def wait_until_done(self, rows: int, *, timeout: float) -> None:
+        """Return once `rows_done` reaches `rows`, after `timeout` seconds at most, or at a stop."""
+        give_up = time.monotonic() + timeout
+        while self.rows_done < rows and not self._stopping:
+            self._progress.clear()
+            remaining = give_up - time.monotonic()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), remaining)
 
     # ------------------------------------------------------------------ the run
 
@@ -270,7 +295,10 @@ class DeliveryEngine:
                     return
                 if not await self._deliver(row, recorder, summary, priority):
                     unsent.append(row.id)
-                elif not recorder.is_unflushed(row.id):
+                    continue
+                self.rows_done += 1
+                self._progress.set()
+                if not recorder.is_unflushed(row.id):
                     held.discard(row.id)  # settled in the database; sent rows leave `held` when flushed
             except Exception:  # one bad row must not stop the run; it stays claimed and is retried after the lease
                 log.exception("delivery %s: unexpected error", row.id if row else None)

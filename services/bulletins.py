@@ -35,6 +35,8 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 PREPARE_PAGE = 500  # due subscribers prepared per transaction
+# Pacing preparation by sending (prepare_due's keep_pace): the longest wait per page.
+PACE_WAIT_LIMIT = 2.0
 # How far past the "new since" mark a bulletin looks for articles a narrow selection admits.
 MAX_BULLETIN_SCAN = 2000
 
@@ -77,16 +79,22 @@ class BulletinService:
 
     # ------------------------------------------------------------ preparing
 
-    async def prepare_due(self) -> int:
+    async def prepare_due(self, *, keep_pace: bool = False) -> int:
         """Write a delivery row for every subscriber whose next bulletin time has passed.
 
         Due subscribers are taken a page at a time, each page in one transaction (a transaction per
         subscriber managed 268 a second, pages about 3,600: bench/prepare_bench.py). Within a page, each
         subscriber's row is still written together with the move of its schedule. A page commits before the
         next is read, so a crash keeps what was prepared and the next run goes on from there.
+
+        With `keep_pace` (sending runs meanwhile, in this process), a page is prepared only when the rows
+        not yet sent are fewer than the engine's backlog allowance: preparing 100,000 bulletins all at once
+        took the event loop from the sends for half a minute (300 a second instead of 1,000), while spread
+        over the run the same work leaves the rate intact.
         """
         now = self.clock()
         prepared = 0
+        done_at_start = self.engine.rows_done
         after: tuple[datetime, int] | None = None
         while not self._stopping:
             async with self.db.session() as session:
@@ -96,7 +104,16 @@ class BulletinService:
             after = page[-1]
             prepared += await self._prepare_page([subscriber_id for _, subscriber_id in page], now)
             self.engine.rows_added()
+            if keep_pace and len(page) == PREPARE_PAGE:  # another page may follow
+                await self._wait_for_sending(prepared, done_at_start)
         return prepared
+
+    async def _wait_for_sending(self, prepared: int, done_at_start: int) -> None:
+        """Wait until sending is within the engine's backlog allowance of what this run prepared, or at most
+        PACE_WAIT_LIMIT seconds: a sender held up (Telegram's 429s, an outage) slows preparing, never stops it."""
+        allowance = self.engine.backlog_allowance()
+        if allowance is not None:
+            await self.engine.wait_until_done(done_at_start + prepared - allowance, timeout=PACE_WAIT_LIMIT)
 
     async def _prepare_page(self, subscriber_ids: Sequence[int], now: datetime) -> int:
         compose = _PageComposer(self.bulletin_size, now, self.links)
@@ -179,7 +196,7 @@ class BulletinService:
             started = time.monotonic()
             # Sending starts with the first prepared page instead of after the last: at 1,000 messages a second
             # the first bulletins leave within a second or two of their slot, and preparing overlaps sending.
-            preparing = asyncio.create_task(self.prepare_due(), name="prepare-bulletins")
+            preparing = asyncio.create_task(self.prepare_due(keep_pace=True), name="prepare-bulletins")
             try:
                 summary = await self.engine.run(
                     wait_for_retries=wait_for_retries, more_coming=lambda: not preparing.done()
