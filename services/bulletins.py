@@ -24,12 +24,13 @@ from delivery.engine import DeliveryEngine, RunSummary
 from model.selection import ArticleFacts, Selection
 from services import selection
 from services.links import BotLinks
-from services.schedule import next_for_subscriber
+from services.schedule import next_bulletin_at
 from storage import articles as article_repo
 from storage import deliveries as delivery_repo
 from storage import subscribers as subscriber_repo
 from storage.models import Article, Subscriber
 from storage.session import Database
+from storage.subscribers import BulletinTarget
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class BulletinService:
         moves: list[subscriber_repo.ScheduleMove] = []
         bulletins: list[delivery_repo.NewBulletin] = []
         async with self.db.session() as session:
-            page = await subscriber_repo.subscribers_by_ids(session, subscriber_ids)
+            page = await subscriber_repo.bulletin_targets(session, subscriber_ids)
             chosen = await selection.selections(session, page)
             for subscriber in page:
                 slot = subscriber.next_bulletin_at
@@ -128,7 +129,7 @@ class BulletinService:
                     continue
                 try:
                     # From now, not from the missed slot: after downtime one catch-up bulletin, not one per slot.
-                    following = next_for_subscriber(subscriber, now)
+                    following = next_bulletin_at(subscriber.local_times, ZoneInfo(subscriber.timezone), now)
                     composed = await compose(session, subscriber, chosen[subscriber.id], slot_at=slot)
                 except (ValueError, KeyError) as exc:  # a zone this machine's tz database lacks
                     log.error("bulletin for subscriber %s skipped: %s", subscriber.id, exc)
@@ -151,7 +152,8 @@ class BulletinService:
         """
         now = self.clock()
         chosen = await selection.selection_for(session, subscriber)
-        composed = await _PageComposer(self.bulletin_size, now, self.links)(session, subscriber, chosen, slot_at=None)
+        compose = _PageComposer(self.bulletin_size, now, self.links)
+        composed = await compose(session, BulletinTarget.of(subscriber), chosen, slot_at=None)
         if composed.bulletin is None:
             return None
         await subscriber_repo.move_marks(session, {subscriber.id: composed.mark}, now=now)
@@ -176,7 +178,8 @@ class BulletinService:
                 chosen = await selection.selections(session, page)
                 for subscriber in page:
                     try:
-                        composed = await compose(session, subscriber, chosen[subscriber.id], slot_at=None)
+                        target = BulletinTarget.of(subscriber)
+                        composed = await compose(session, target, chosen[subscriber.id], slot_at=None)
                     except (ValueError, KeyError) as exc:
                         log.error("bulletin for subscriber %s skipped: %s", subscriber.id, exc)
                         continue
@@ -276,7 +279,7 @@ class _PageComposer:
         return picked, window
 
     async def __call__(
-        self, session: AsyncSession, subscriber: Subscriber, chosen: Selection, *, slot_at: datetime | None
+        self, session: AsyncSession, subscriber: BulletinTarget, chosen: Selection, *, slot_at: datetime | None
     ) -> _Composed:
         """The subscriber's bulletin (None when nothing new passes its selection). Raises KeyError for an unknown
         zone."""

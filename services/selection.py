@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,7 +34,20 @@ SCAN_CHUNK = 200  # articles looked at per query when a selection skips some
 MAX_SCAN = 2000  # how far back /headlines looks for articles a narrow selection admits
 
 
-def selection_of(subscriber: Subscriber, followed: frozenset[int]) -> Selection:
+class ReadingChoice(Protocol):
+    """What a chat chose to read, as stored: a Subscriber row, or a storage.subscribers.BulletinTarget."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def follows_all(self) -> bool: ...
+    @property
+    def topics(self) -> Sequence[str]: ...
+    @property
+    def filter_terms(self) -> Sequence[str]: ...
+
+
+def selection_of(subscriber: ReadingChoice, followed: frozenset[int]) -> Selection:
     """The chat's selection from its row and its effective followed sources."""
     terms: list[Term] = []
     for written in subscriber.filter_terms or []:
@@ -45,7 +59,7 @@ def selection_of(subscriber: Subscriber, followed: frozenset[int]) -> Selection:
     return Selection(followed, topics, tuple(terms), chosen_sources=not subscriber.follows_all)
 
 
-async def selections(session: AsyncSession, subscribers: Sequence[Subscriber]) -> dict[int, Selection]:
+async def selections(session: AsyncSession, subscribers: Sequence[ReadingChoice]) -> dict[int, Selection]:
     followed = await follow_repo.followed_sources(session, [s.id for s in subscribers])
     return {s.id: selection_of(s, followed.get(s.id, frozenset())) for s in subscribers}
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import case, literal, select, tuple_, update
+from sqlalchemy import Row, case, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -113,16 +113,76 @@ async def due_subscribers(
     return [(row.next_bulletin_at, row.id) for row in await session.execute(query)]
 
 
-async def subscribers_by_ids(session: AsyncSession, subscriber_ids: Sequence[int]) -> list[Subscriber]:
-    """The subscribers, in the order given (their bulletin times loaded with them)."""
-    found = {s.id: s for s in await session.scalars(select(Subscriber).where(Subscriber.id.in_(list(subscriber_ids))))}
-    return [found[i] for i in subscriber_ids if i in found]
+@dataclass(frozen=True, slots=True)
+class BulletinTarget:
+    """What writing a subscriber's bulletin reads of it, as a plain row. Loading ORM objects with their bulletin
+    times was about 40% of preparing's CPU (bench/prepare_bench.py), for rows preparing never changes."""
+
+    id: int
+    chat_id: int
+    thread_id: int
+    chat_type: str
+    language: str | None
+    timezone: str
+    active: bool
+    next_bulletin_at: datetime | None
+    last_article_id: int
+    follows_all: bool
+    topics: Sequence[str]
+    filter_terms: Sequence[str]
+    local_times: tuple[time, ...]
+
+    @classmethod
+    def of(cls, subscriber: Subscriber) -> BulletinTarget:
+        return _target(subscriber, tuple(slot.local_time for slot in subscriber.times))
+
+
+def _target(row: Subscriber | Row[Any], local_times: tuple[time, ...]) -> BulletinTarget:
+    return BulletinTarget(
+        id=row.id,
+        chat_id=row.chat_id,
+        thread_id=row.thread_id,
+        chat_type=row.chat_type,
+        language=row.language,
+        timezone=row.timezone,
+        active=row.active,
+        next_bulletin_at=row.next_bulletin_at,
+        last_article_id=row.last_article_id,
+        follows_all=row.follows_all,
+        topics=row.topics,
+        filter_terms=row.filter_terms,
+        local_times=local_times,
+    )
+
+
+_TARGET_COLUMNS = [getattr(Subscriber, name) for name in BulletinTarget.__dataclass_fields__ if name != "local_times"]
+
+
+async def bulletin_targets(session: AsyncSession, subscriber_ids: Sequence[int]) -> list[BulletinTarget]:
+    """The subscribers as bulletin targets, in the order given (missing ones left out): two Core queries."""
+    ids = list(subscriber_ids)
+    times: dict[int, list[time]] = {}
+    for subscriber_id, local_time in await session.execute(
+        select(BulletinTime.subscriber_id, BulletinTime.local_time)
+        .where(BulletinTime.subscriber_id.in_(ids))
+        .order_by(BulletinTime.subscriber_id, BulletinTime.local_time)
+    ):
+        times.setdefault(subscriber_id, []).append(local_time)
+    found = {
+        row.id: _target(row, tuple(times.get(row.id, ())))
+        for row in await session.execute(select(*_TARGET_COLUMNS).where(Subscriber.id.in_(ids)))
+    }
+    return [found[i] for i in ids if i in found]
 
 
 async def active_subscribers_page(session: AsyncSession, *, after: int, limit: int) -> list[Subscriber]:
     """Active subscribers with an id above `after`, in id order (keyset paging)."""
     query = select(Subscriber).where(Subscriber.active.is_(True), Subscriber.id > after).order_by(Subscriber.id)
     return list(await session.scalars(query.limit(limit)))
+
+
+# advance_due_schedules: up to this many kinds of moves in a page, one UPDATE per kind; more, one UPDATE with CASEs.
+MAX_SCHEDULE_GROUPS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +195,37 @@ class ScheduleMove:
 
 
 async def advance_due_schedules(session: AsyncSession, moves: Sequence[ScheduleMove], *, now: datetime) -> set[int]:
-    """Move many due subscribers' schedules in one statement; the ids that moved.
+    """Move many due subscribers' schedules; the ids that moved.
 
     A compare-and-set per subscriber: only those still due at `now` move. One that another process (or the
     user's /subscribe or /unsubscribe) moved meanwhile is left alone and its bulletin must be dropped.
+
+    The subscribers due at one slot mostly move alike (the same next time, the same new mark): each such group is
+    one UPDATE of its ids. Only a page with many different moves takes one UPDATE with a CASE per column, whose
+    500 bound values cost about 0.06 ms of CPU per subscriber to build and compile.
     """
+    groups: dict[tuple[datetime | None, int | None], list[int]] = {}
+    for move in moves:
+        groups.setdefault((move.next_at, move.last_article_id), []).append(move.subscriber_id)
+    if len(groups) > MAX_SCHEDULE_GROUPS:
+        return await _advance_case_by_case(session, moves, now=now)
+    table = Subscriber.__table__
+    moved: set[int] = set()
+    for (next_at, mark), ids in groups.items():
+        values: dict[str, Any] = {"next_bulletin_at": next_at}
+        if mark is not None:
+            values |= {"last_article_id": mark, "last_bulletin_at": now}
+        statement = (
+            update(table)
+            .where(table.c.id.in_(ids), table.c.active.is_(True), table.c.next_bulletin_at <= now)
+            .values(**values)
+            .returning(table.c.id)
+        )
+        moved.update(await session.scalars(statement))
+    return moved
+
+
+async def _advance_case_by_case(session: AsyncSession, moves: Sequence[ScheduleMove], *, now: datetime) -> set[int]:
     if not moves:
         return set()
     table = Subscriber.__table__

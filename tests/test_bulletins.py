@@ -10,13 +10,14 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import services.bulletins as bot_bulletins
 import delivery.engine as delivery_engine
+import services.bulletins as bot_bulletins
 from delivery.engine import DeliveryEngine, DeliveryLimits, InFlightLimit
 from delivery.ratelimit import SlidingWindow
 from delivery.transport import BotApiTransport
 from fakebot import FakeBotAPI
 from services.bulletins import BulletinService
+from storage import subscribers as subscriber_repo
 from storage.models import Delivery, DeliveryArticle, DeliveryStatus, Subscriber
 from storage.session import Database
 from tests.conftest import Clock, RunningBot, start_bot
@@ -573,3 +574,51 @@ async def test_sending_starts_with_the_first_prepared_page(bot: RunningBot, monk
     assert summary.prepared == summary.sent == due
     assert len(sent_at_each_page) == 3
     assert sent_at_each_page[0] == 0 and sent_at_each_page[-1] > 0
+
+
+@pytest.mark.parametrize("kinds_of_move", [2, subscriber_repo.MAX_SCHEDULE_GROUPS + 4])
+async def test_due_schedules_move_by_compare_and_set_whatever_the_kinds_of_move(
+    database: Database, kinds_of_move: int
+) -> None:
+    """A page's moves alike are one UPDATE each kind, and a page of many kinds one UPDATE with CASEs: either way a
+    subscriber moved meanwhile, or no longer active, stays as it is, and each gets its own next time and mark."""
+    slot, now = at(2026, 11, 27, 7, 0), at(2026, 11, 27, 7, 1)
+    async with database.session() as session:
+        targets = [
+            Subscriber(
+                chat_id=chat, chat_type="private", timezone="UTC", active=chat != 3, last_article_id=5, times=[],
+                next_bulletin_at=at(2026, 11, 28, 7, 0) if chat == 2 else slot,  # 2 was moved by /subscribe meanwhile
+            )
+            for chat in range(1, 41)
+        ]  # fmt: skip
+        session.add_all(targets)
+    ids = {target.chat_id: target.id for target in targets}
+    moves = [
+        subscriber_repo.ScheduleMove(
+            ids[chat],
+            at(2026, 11, 28, 7, 0) + timedelta(minutes=chat % kinds_of_move),
+            None if chat % 5 == 0 else 100 + chat % kinds_of_move,  # every fifth has nothing new
+        )
+        for chat in range(1, 41)
+    ]
+    async with database.session() as session:
+        moved = await subscriber_repo.advance_due_schedules(session, moves, now=now)
+    assert moved == {ids[chat] for chat in range(1, 41) if chat not in (2, 3)}
+    async with database.session() as session:
+        rows = {row.chat_id: row for row in await session.scalars(select(Subscriber))}
+    for chat, move in zip(range(1, 41), moves, strict=True):
+        row = rows[chat]
+        if chat in (2, 3):
+            assert (row.next_bulletin_at, row.last_article_id, row.last_bulletin_at) == (
+                at(2026, 11, 28, 7, 0) if chat == 2 else slot,
+                5,
+                None,
+            )
+        elif move.last_article_id is None:
+            assert (row.next_bulletin_at, row.last_article_id, row.last_bulletin_at) == (move.next_at, 5, None)
+        else:
+            assert (row.next_bulletin_at, row.last_article_id, row.last_bulletin_at) == (
+                move.next_at,
+                move.last_article_id,
+                now,
+            )
