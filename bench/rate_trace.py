@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import json
 import signal
 import subprocess
@@ -36,7 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from delivery_bench import TOKEN, _no_proxy_env, seed_database, sqlite_url  # noqa: E402
 
 from delivery.engine import DeliveryEngine, DeliveryLimits  # noqa: E402
-from delivery.ratelimit import FloodLimits  # noqa: E402
+from delivery.ratelimit import FloodLimits, default_guard  # noqa: E402
 from delivery.transport import BotApiTransport  # noqa: E402
 from storage.session import Database  # noqa: E402
 
@@ -121,9 +120,10 @@ def main() -> int:
     parser.add_argument("--subscribers", type=int, default=3_000)
     parser.add_argument("--rate", type=int, default=30)
     parser.add_argument("--latency", type=float, default=0.08)
-    default_guard = inspect.signature(FloodLimits).parameters["guard"].default
-    parser.add_argument("--guard", type=float, default=default_guard, help="seconds; default: the engine's")
+    parser.add_argument("--guard", type=float, help="seconds; default: the engine's for the rate")
     args = parser.parse_args()
+    if args.guard is None:
+        args.guard = default_guard(args.rate)
     with tempfile.TemporaryDirectory(prefix="rate-trace-") as temp:
         return asyncio.run(run(args, Path(temp)))
 

@@ -306,6 +306,34 @@ async def test_sliding_window_serves_replies_first() -> None:
     assert slept == pytest.approx([0.2, 0.2])
 
 
+async def test_a_late_dispatcher_catches_up_a_small_burst_never_more_than_the_window() -> None:
+    """At 1,000 a second the starts are planned 1 ms apart. After the event loop was busy for 15 ms, the starts
+    planned meanwhile go at once (up to the 20 ms guard), not one: else each stall loses its slots for good."""
+    now = [0.0]
+    window = SlidingWindow(1000, 1.0, guard=0.02, smooth=True, clock=lambda: now[0])
+
+    starts: list[float] = []
+
+    async def at_once() -> int:
+        """Starts admitted now without waiting."""
+        count = 0
+        while window._delay(now[0]) == 0.0:
+            starts.append((await window.acquire()).at)
+            count += 1
+        return count
+
+    assert await at_once() == 1
+    now[0] += 0.015
+    assert 14 <= await at_once() <= 16
+    now[0] += 0.5  # a long stall: the burst is bounded by the guard
+    assert 20 <= await at_once() <= 22
+    while now[0] < 4.0:  # a 15 ms stall after another for seconds: the rate holds, and so does the window
+        now[0] += 0.015
+        await at_once()
+    assert len(starts) > 3300  # about 980 a second after the long stall; one start per stall would be 67
+    assert min(later - earlier for earlier, later in zip(starts[:-1000], starts[1000:], strict=True)) >= 1.02 - 1e-9
+
+
 async def test_groups_get_at_most_twenty_a_minute() -> None:
     from delivery.ratelimit import ChatLimits
 
