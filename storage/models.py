@@ -248,19 +248,9 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    articles: Mapped[list[DeliveryArticle]] = relationship(
-        cascade="all, delete-orphan", order_by="DeliveryArticle.position", lazy="selectin"
-    )
-
-
-class DeliveryArticle(Base):
-    """Which articles went into which bulletin, in order."""
-
-    __tablename__ = "delivery_articles"
-
-    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True)
-    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
-    position: Mapped[int] = mapped_column(Integer)
+    # Which articles went into the bulletin, in order (an article deleted since stays listed). A list on the row,
+    # not a row per article: 100,000 bulletins made 800,000 link rows, a fifth of preparing's CPU.
+    article_ids: Mapped[list[int]] = mapped_column(JSON, default=list, server_default="[]")  # `text` is a column here
 
 
 class DeliveryRun(Base):

@@ -18,7 +18,7 @@ from delivery.transport import BotApiTransport
 from fakebot import FakeBotAPI
 from services.bulletins import BulletinService
 from storage import subscribers as subscriber_repo
-from storage.models import Delivery, DeliveryArticle, DeliveryStatus, Subscriber
+from storage.models import Delivery, DeliveryStatus, Subscriber
 from storage.session import Database
 from tests.conftest import Clock, RunningBot, start_bot
 from tests.factories import add_articles
@@ -74,15 +74,7 @@ async def test_scheduled_bulletin_is_sent_recorded_and_not_repeated(bot: Running
     [record] = await deliveries(bot, 1)
     assert record.status == DeliveryStatus.SENT.value and record.message_id == bulletin.message_id
     assert record.slot_at == at(2026, 11, 27, 6, 0) and record.kind == "scheduled"
-    async with bot.db.session() as session:
-        linked = list(
-            await session.scalars(
-                select(DeliveryArticle.article_id)
-                .where(DeliveryArticle.delivery_id == record.id)
-                .order_by(DeliveryArticle.position)
-            )
-        )
-    assert linked == [a.id for a in newest_eight]
+    assert record.article_ids == [a.id for a in newest_eight]
     assert (await row(bot, 1)).next_bulletin_at == at(2026, 11, 27, 11, 0)  # 12:00 Berlin
 
     # Running again at the same moment sends nothing more.

@@ -198,3 +198,57 @@ async def test_0007_keeps_every_row_that_refers_to_a_chat_and_allows_a_target_pe
             assert (await conn.execute(text("SELECT count(*) FROM deliveries"))).scalar_one() == 1
     finally:
         await engine.dispose()
+
+
+async def test_0009_keeps_each_bulletins_articles_in_order_and_goes_down_again(fresh_url: str) -> None:
+    """0009 turns delivery_articles rows into each delivery's article_ids list, in position order; down again, the
+    rows come back (but for articles deleted since, which the table's foreign key cannot hold)."""
+    engine = create_engine(fresh_url)
+    try:
+        await upgrade(engine, "0008")
+        async with engine.begin() as conn:
+            await conn.execute(INSERT_ARTICLE)
+            for n in (2, 3):
+                await conn.execute(text(INSERT_ARTICLE.text.replace("'fp-1'", f"'fp-{n}'")))
+            await conn.execute(
+                text(
+                    "INSERT INTO subscribers (id, chat_id, chat_type, name, timezone, active, created_at, "
+                    "last_article_id) VALUES (1, 5, 'private', 'Chat', 'UTC', true, CURRENT_TIMESTAMP, 0)"
+                )
+            )
+            for delivery_id in (1, 2):
+                await conn.execute(
+                    text(
+                        "INSERT INTO deliveries (id, subscriber_id, chat_id, kind, text, status, attempts, created_at) "
+                        f"VALUES ({delivery_id}, 1, 5, 'manual', 'News', 'sent', 1, CURRENT_TIMESTAMP)"
+                    )
+                )
+            await conn.execute(
+                text(
+                    "INSERT INTO delivery_articles (delivery_id, article_id, position) "
+                    "VALUES (1, 3, 0), (1, 1, 2), (1, 2, 1)"
+                )
+            )
+        await upgrade(engine, "0009")
+
+        async def article_ids() -> dict[int, list[int]]:
+            async with engine.begin() as conn:
+                rows = await conn.execute(text("SELECT id, article_ids FROM deliveries ORDER BY id"))
+                return {row.id: json.loads(row.article_ids) if isinstance(row.article_ids, str) else row.article_ids
+                        for row in rows}  # fmt: skip
+
+        assert await article_ids() == {1: [3, 2, 1], 2: []}
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE deliveries SET article_ids = '[2, 9]' WHERE id = 2"))  # 9: deleted since
+        await downgrade(engine, "0008")
+        async with engine.begin() as conn:
+            links = (
+                await conn.execute(
+                    text("SELECT delivery_id, article_id FROM delivery_articles ORDER BY delivery_id, position")
+                )
+            ).all()
+        assert [tuple(link) for link in links] == [(1, 3), (1, 2), (1, 1), (2, 2)]
+        await upgrade(engine)
+        assert await article_ids() == {1: [3, 2, 1], 2: [2]}
+    finally:
+        await engine.dispose()
