@@ -128,8 +128,7 @@ async def chat_marks(context: NewsContext, chat_id: int, thread_id: int = 0) -> 
     kept = context.chat_marks
     if kept is not None and kept.chat_id == chat_id and kept.thread_id == thread_id:
         return kept
-    async with context.db.session() as session:
-        marks = await subscriber_repo.chat_marks(session, chat_id, thread_id)
+    marks = await subscriber_repo.chat_marks(context.db, chat_id, thread_id)
     context.chat_marks = marks
     return marks
 
