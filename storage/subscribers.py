@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import Row, case, literal, select, tuple_, update
+from sqlalchemy import Row, bindparam, case, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
 
@@ -18,6 +18,13 @@ from storage.models import (
 from storage.session import Database, add_unless_taken
 from storage.types import UTCDateTime
 
+# A chat's row (or its marks) by chat and thread: the statements of every command, built once (built per call,
+# each cost its construction and its cache key again).
+_THIS_CHAT = (Subscriber.chat_id == bindparam("chat_id"), Subscriber.thread_id == bindparam("thread_id"))
+_CHAT_ROW = select(Subscriber).where(*_THIS_CHAT)
+_CHAT_ROW_WITHOUT_TIMES = _CHAT_ROW.options(raiseload(Subscriber.times))
+_CHAT_MARKS = select(Subscriber.language, Subscriber.acting_for_id, Subscriber.acting_until).where(*_THIS_CHAT)
+
 
 async def get_subscriber(
     session: AsyncSession, chat_id: int, thread_id: int = 0, *, with_times: bool = True
@@ -25,10 +32,8 @@ async def get_subscriber(
     """The target for a chat (thread 0) or for one topic of a forum. Without `with_times` its bulletin times are
     not loaded (one query less), and reading them raises instead of querying: for callers that only read the
     chat's choices."""
-    query = select(Subscriber).where(Subscriber.chat_id == chat_id, Subscriber.thread_id == thread_id)
-    if not with_times:
-        query = query.options(raiseload(Subscriber.times))
-    return await session.scalar(query)
+    query = _CHAT_ROW if with_times else _CHAT_ROW_WITHOUT_TIMES
+    return await session.scalar(query, {"chat_id": chat_id, "thread_id": thread_id})
 
 
 async def chat_targets(session: AsyncSession, chat_id: int) -> list[Subscriber]:
@@ -98,12 +103,9 @@ async def chat_marks(db: Database, chat_id: int, thread_id: int = 0) -> ChatMark
     """The chat's (or its forum topic's) marks: the one read every update makes before it is handled, its language
     and its acting mark together. One statement, so outside any transaction (autocommit): on PostgreSQL no BEGIN
     and COMMIT around it, two round trips fewer than a unit of work."""
-    query = select(Subscriber.language, Subscriber.acting_for_id, Subscriber.acting_until).where(
-        Subscriber.chat_id == chat_id, Subscriber.thread_id == thread_id
-    )
     async with db.engine.connect() as connection:
         reading = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        row = (await reading.execute(query)).first()
+        row = (await reading.execute(_CHAT_MARKS, {"chat_id": chat_id, "thread_id": thread_id})).first()
     if row is None:
         return ChatMarks(chat_id, thread_id)
     return ChatMarks(chat_id, thread_id, row.language, row.acting_for_id, row.acting_until)
