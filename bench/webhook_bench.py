@@ -1,22 +1,26 @@
 #!/usr/bin/env python
 """Benchmark of webhook mode: `/headlines` posted as webhook updates at rising rates, on PostgreSQL.
 
-Not a test: it measures. Two servers, each the same Application (bot/app.py, the same handlers and update processor)
-in a child process of its own, one after the other in one run:
+Not a test: it measures. Three servers, each the same Application (bot/app.py, the same handlers and update
+processor) in child processes, one after the other in one run:
 
-  ours  `newsbot run` with WEBHOOK_URL (bot/webhook.py: secret check, size cap, update_id claimed in the database,
-        then the update queue);
-  ptb   python-telegram-bot's `Application.run_webhook` (its tornado server, `Updater.start_webhook`), which checks
-        the secret and puts the update on the same queue, with no claim.
+  ours   `newsbot run` with WEBHOOK_URL (bot/webhook.py: secret check, size cap, update_id claimed in the database,
+         then the update queue);
+  ours2  two such processes on the same database, the posts alternating between them (a load balancer);
+  ptb    python-telegram-bot's `Application.run_webhook` (its tornado server, `Updater.start_webhook`), which checks
+         the secret and puts the update on the same queue, with no claim.
 
 The load generator (this process) posts each update at its scheduled time whatever the answers so far (open loop),
 from a distinct private chat each, so no chat's ordering holds another's. The fake Bot API runs in this process too
-and notes when each reply's sendMessage arrives: reply latency = that moment - the moment the post was started.
-A rate is held when every post got 200, every update got its reply, and the p99 reply latency is at most 200 ms.
-Each server climbs the ladder of rates until one is not held. See bench/README.md.
+(LightBotAPI; --full-fake: fakebot's) and notes when each reply's sendMessage arrives: reply latency = that moment -
+the moment the post was started. A rate is held when every post got 200, every update got its reply, and the p99
+reply latency is at most 200 ms. Each server climbs the ladder of rates until one is not held. Each step also
+reports the CPU per update of the bots, of this process and of PostgreSQL's server processes for the bench
+database (the machine's cores are shared by all three). See bench/README.md.
 
     .venv/bin/python bench/webhook_bench.py                 # two rounds, under two minutes
-    .venv/bin/python bench/webhook_bench.py --rounds 3 --step-seconds 5 --rate 20 --rate 30 --rate 40
+    .venv/bin/python bench/webhook_bench.py --budget 240    # the README's figures
+    .venv/bin/python bench/webhook_bench.py --server ours --rate 60 --step-seconds 10 --rounds 1
 """
 
 from __future__ import annotations
