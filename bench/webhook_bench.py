@@ -57,9 +57,9 @@ P99_TARGET = 0.200
 # A post not answered within this long counts as failed (a bot that stopped answering cannot hang the run).
 POST_TIMEOUT = 10.0
 ERR_TAIL = 8192  # bytes of a child's standard error kept for the report
-# /headlines costs about 15 ms of CPU on this 2-core machine (PERF-NOTES: the Bot API call and a few queries), so
-# one process tops out well under 100 updates/s: the ladder is fine-grained there.
-DEFAULT_RATES = (20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 140, 160)
+# /headlines costs about 13-15 ms of CPU on this 2-core machine (PERF-NOTES: the Bot API call and a few queries), so
+# one process tops out well under 100 updates/s and two near 110-130: the ladder is fine-grained up to there.
+DEFAULT_RATES = (20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 160)
 # Chats that have talked to the bot before (their rows exist, as for most real traffic); used round robin, each at
 # most once per step, so a reply is matched to its update by chat.
 CHAT_POOL = 3000
