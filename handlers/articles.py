@@ -44,7 +44,8 @@ async def _send_headlines(
     update: Update, context: NewsContext, *, count: int, before_id: int | None, start_index: int, everything: bool
 ) -> None:
     async with context.db.session() as session:
-        subscriber = await subscriber_for(session, update, context)
+        # Only the chat's choices are read: its bulletin times are not loaded.
+        subscriber = await subscriber_for(session, update, context, with_times=False)
         if everything:
             chosen = await selection.everything_for(session, subscriber)
         else:

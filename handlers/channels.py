@@ -38,7 +38,14 @@ from compose.channels import (
     remove_keyboard,
 )
 from compose.subscriptions import settings_keyboard, settings_text
-from handlers.common import chat_button, chat_info, command, reply_html
+from handlers.common import (
+    channel_being_changed,
+    chat_button,
+    chat_info,
+    command,
+    forget_chat_marks,
+    reply_html,
+)
 from handlers.context import NewsContext
 from services import channels as channel_service
 from services.channels import ChannelChange
@@ -183,6 +190,7 @@ async def on_manage_button(update: Update, context: NewsContext) -> None:
             return
         channel_service.act_for(private, channel, context.now())
         settings, keyboard = settings_text(channel, context.now(), channel=title), settings_keyboard(channel)
+    forget_chat_marks(context)
     await query.answer()
     await reply_html(update, acting_text(title))
     await reply_html(update, settings, reply_markup=keyboard)
@@ -196,6 +204,7 @@ async def done(update: Update, context: NewsContext) -> None:
     async with context.db.session() as session:
         private = await subscriber_repo.get_subscriber(session, chat.id)
         was_acting = private is not None and channel_service.stop_acting(private)
+    forget_chat_marks(context)
     await reply_html(update, done_acting() if was_acting else not_acting())
 
 
@@ -209,8 +218,7 @@ async def guard_acting(update: Update, context: NewsContext) -> None:
     message = update.message
     if update.callback_query is None and (message is None or not (message.text or "").startswith("/")):
         return
-    async with context.db.session() as session:
-        channel = await channel_service.channel_being_changed(session, chat.id, context.now())
+    channel = await channel_being_changed(update, context)  # no query for a chat changing no channel
     if channel is None:
         return
     fresh = update.callback_query is not None
@@ -220,6 +228,7 @@ async def guard_acting(update: Update, context: NewsContext) -> None:
         private = await subscriber_repo.get_subscriber(session, chat.id)
         if private is not None:
             channel_service.stop_acting(private)
+    forget_chat_marks(context)
     if update.callback_query is not None:
         await update.callback_query.answer()
     await reply_html(update, no_longer_admin_text(channel.name))

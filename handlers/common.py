@@ -8,15 +8,19 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import CommandHandler, filters
 
 from compose.replies import group_admins_only_text, not_here
 from handlers.context import NewsContext
 from handlers.group_admins import in_group, sent_as_the_group
-from services.channels import acting_for
+from services.channels import acting_channel_id, acting_for
+from services.channels import channel_being_changed as channel_being_changed_now
 from services.subscriptions import ChatInfo, chat_subscriber
+from storage import subscribers as subscriber_repo
 from storage.models import Subscriber
+from storage.subscribers import ChatMarks
 
 # Commands run for new messages only: python-telegram-bot's default also takes edited messages, which would
 # re-run a command (and send its reply again) every time the user edits it.
@@ -117,10 +121,44 @@ def forum_topic(update: Update) -> int:
     return 0
 
 
-async def subscriber_for(session: AsyncSession, update: Update, context: NewsContext) -> Subscriber:
+async def chat_marks(context: NewsContext, chat_id: int, thread_id: int = 0) -> ChatMarks:
+    """The chat's language and acting mark (storage.subscribers.ChatMarks) as read once for this update, by the
+    first handler that asks (the per-update language step); read now if this update has not read that chat's.
+    A handler that changes them afterwards calls forget_chat_marks."""
+    kept = context.chat_marks
+    if kept is not None and kept.chat_id == chat_id and kept.thread_id == thread_id:
+        return kept
+    marks = await subscriber_repo.chat_marks(context.db, chat_id, thread_id)
+    context.chat_marks = marks
+    return marks
+
+
+async def channel_being_changed(update: Update, context: NewsContext) -> Subscriber | None:
+    """The channel whose settings this private chat is changing now (/channels), if any: by the chat's marks, so
+    the many chats changing none cost no query here."""
+    chat = update.effective_chat
+    if chat is None or chat.type != ChatType.PRIVATE:
+        return None
+    marks = await chat_marks(context, chat.id)
+    if acting_channel_id(marks, context.now()) is None:
+        return None
+    async with context.db.session() as session:
+        return await channel_being_changed_now(session, marks, context.now())
+
+
+def forget_chat_marks(context: NewsContext) -> None:
+    """The chat's language or acting mark changed: whatever asks later in this update reads them again."""
+    context.chat_marks = None
+
+
+async def subscriber_for(
+    session: AsyncSession, update: Update, context: NewsContext, *, with_times: bool = True
+) -> Subscriber:
     """The target the update's commands act on, created on first contact: the chat (or its forum topic), or the
-    channel a private chat is changing (/channels; handlers.channels.guard_acting has checked the user's rights)."""
-    own = await chat_subscriber(session, chat_info(update), context.settings.default_timezone)
+    channel a private chat is changing (/channels; handlers.channels.guard_acting has checked the user's rights).
+    Without `with_times` the chat's own bulletin times are not loaded (for handlers that only read its choices;
+    reading them raises)."""
+    own = await chat_subscriber(session, chat_info(update), context.settings.default_timezone, with_times=with_times)
     if own.chat_type == "private":
         channel = await acting_for(session, own, context.now())
         if channel is not None:

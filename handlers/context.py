@@ -16,6 +16,7 @@ from services.bulletins import BulletinService
 from services.feeds import FeedService
 from services.leadership import Leadership
 from storage.session import Database
+from storage.subscribers import ChatMarks
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,11 @@ SERVICES_KEY = "services"  # the one place bot_data is keyed by a string
 
 
 class NewsContext(CallbackContext[ExtBot[None], dict, dict, dict]):
+    # What this update's chat row says of its language and of a channel it is changing, read once by the
+    # per-update step (handlers.common.chat_marks) for the handlers after it: python-telegram-bot gives every
+    # handler of one update the same context, and a new one to the next update.
+    chat_marks: ChatMarks | None = None
+
     @property
     def services(self) -> BotServices:
         services: BotServices = self.bot_data[SERVICES_KEY]

@@ -11,34 +11,36 @@ from compose.i18n import SUPPORTED_LANGUAGES, current_language, set_language, su
 from compose.language import language_menu, language_set_answer, language_set_text, unknown_language_text
 from compose.replies import stale_button
 from handlers.common import (
+    channel_being_changed,
     chat_button,
+    chat_marks,
     command,
     edit_in_place,
+    forget_chat_marks,
     forum_topic,
     group_admins_only,
     reply_html,
     subscriber_for,
 )
 from handlers.context import NewsContext
-from services import channels, preferences
-from storage import subscribers as subscriber_repo
+from services import preferences
 
 # Before every feature (python-telegram-bot runs lower groups first, each update in a task of its own).
 LANGUAGE_GROUP = -2
 
 
 async def use_chat_language(update: Update, context: NewsContext) -> None:
-    """Make the chat's stored language the current one for the rest of this update (one small query); before the
-    chat has a row, and for updates without a chat (inline queries), the user's Telegram language."""
+    """Make the chat's stored language the current one for the rest of this update; before the chat has a row,
+    and for updates without a chat (inline queries), the user's Telegram language. The one small query also
+    reads the chat's acting mark, kept for the channel guard and the features (handlers.common.chat_marks)."""
     user = update.effective_user
     own = user.language_code if user else None
     set_language(own)  # first, so that even a failing query below leaves no other update's language behind
     chat = update.effective_chat
     if chat is not None:
-        async with context.db.session() as session:
-            stored = await subscriber_repo.chat_language(session, chat.id, forum_topic(update))
-        if stored:
-            set_language(stored)
+        marks = await chat_marks(context, chat.id, forum_topic(update))
+        if marks.language:
+            set_language(marks.language)
 
 
 def per_update() -> BaseHandler[Update, NewsContext, None]:
@@ -50,13 +52,8 @@ async def language_command(update: Update, context: NewsContext) -> None:
     args = context.args or []
     if not args:
         # The target's language: this chat's (current already), or the channel's it is changing (/channels).
-        language = current_language()
-        chat = update.effective_chat
-        if chat is not None and chat.type == "private":
-            async with context.db.session() as session:
-                channel = await channels.channel_being_changed(session, chat.id, context.now())
-            if channel is not None:
-                language = supported_language(channel.language)
+        channel = await channel_being_changed(update, context)
+        language = supported_language(channel.language) if channel is not None else current_language()
         text, keyboard = language_menu(language)
         await reply_html(update, text, reply_markup=keyboard)
         return
@@ -78,6 +75,7 @@ async def _store(update: Update, context: NewsContext, language: str) -> None:
     async with context.db.session() as session:
         subscriber = await subscriber_for(session, update, context)
         preferences.set_language(subscriber, language)
+    forget_chat_marks(context)
     set_language(language)  # the rest of this update speaks it already
 
 

@@ -19,6 +19,7 @@ from services.subscriptions import activate_subscriber
 from storage import subscribers as subscriber_repo
 from storage.deliveries import mark_target_gone, move_chat
 from storage.models import Subscriber
+from storage.subscribers import ChatMarks
 
 ACTING_FOR = timedelta(hours=1)
 CHANNEL = "channel"
@@ -101,10 +102,17 @@ def stop_acting(private: Subscriber) -> bool:
     return was_acting
 
 
-async def channel_being_changed(session: AsyncSession, private_chat_id: int, now: datetime) -> Subscriber | None:
-    """The channel the private chat `private_chat_id` is changing now, if any, without loading the chat's own row
-    (a column read; most chats change no channel)."""
-    channel_id = await subscriber_repo.acting_for_id(session, private_chat_id, now)
+def acting_channel_id(marks: ChatMarks, now: datetime) -> int | None:
+    """The channel target a private chat is changing now, by its marks (read once per update, with its language:
+    most chats change no channel, and then nothing more is read)."""
+    if marks.thread_id != 0 or marks.acting_for_id is None or marks.acting_until is None or marks.acting_until <= now:
+        return None
+    return marks.acting_for_id
+
+
+async def channel_being_changed(session: AsyncSession, marks: ChatMarks, now: datetime) -> Subscriber | None:
+    """The channel the private chat of `marks` is changing now, if any, without loading the chat's own row."""
+    channel_id = acting_channel_id(marks, now)
     return await subscriber_repo.subscriber_by_id(session, channel_id) if channel_id else None
 
 

@@ -29,8 +29,11 @@ class ChatInfo:
     thread_id: int = 0  # the forum topic the update came from (0: the chat itself)
 
 
-async def chat_subscriber(session: AsyncSession, chat: ChatInfo, default_timezone: str) -> Subscriber:
-    """The row for the chat, created on first contact (in `default_timezone`, not subscribed)."""
+async def chat_subscriber(
+    session: AsyncSession, chat: ChatInfo, default_timezone: str, *, with_times: bool = True
+) -> Subscriber:
+    """The row for the chat, created on first contact (in `default_timezone`, not subscribed). Without
+    `with_times` its bulletin times are left unloaded (storage.subscribers.get_subscriber)."""
     return await subscriber_repo.get_or_create_subscriber(
         session,
         chat_id=chat.chat_id,
@@ -39,6 +42,7 @@ async def chat_subscriber(session: AsyncSession, chat: ChatInfo, default_timezon
         language=chat.language,
         default_timezone=default_timezone,
         thread_id=chat.thread_id,
+        with_times=with_times,
     )
 
 

@@ -7,22 +7,33 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import Row, case, literal, select, tuple_, update
+from sqlalchemy import Row, bindparam, case, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
 
 from storage.models import (
     BulletinTime,
     Subscriber,
 )
-from storage.session import add_unless_taken
+from storage.session import Database, add_unless_taken
 from storage.types import UTCDateTime
 
+# A chat's row (or its marks) by chat and thread: the statements of every command, built once (built per call,
+# each cost its construction and its cache key again).
+_THIS_CHAT = (Subscriber.chat_id == bindparam("chat_id"), Subscriber.thread_id == bindparam("thread_id"))
+_CHAT_ROW = select(Subscriber).where(*_THIS_CHAT)
+_CHAT_ROW_WITHOUT_TIMES = _CHAT_ROW.options(raiseload(Subscriber.times))
+_CHAT_MARKS = select(Subscriber.language, Subscriber.acting_for_id, Subscriber.acting_until).where(*_THIS_CHAT)
 
-async def get_subscriber(session: AsyncSession, chat_id: int, thread_id: int = 0) -> Subscriber | None:
-    """The target for a chat (thread 0) or for one topic of a forum."""
-    return await session.scalar(
-        select(Subscriber).where(Subscriber.chat_id == chat_id, Subscriber.thread_id == thread_id)
-    )
+
+async def get_subscriber(
+    session: AsyncSession, chat_id: int, thread_id: int = 0, *, with_times: bool = True
+) -> Subscriber | None:
+    """The target for a chat (thread 0) or for one topic of a forum. Without `with_times` its bulletin times are
+    not loaded (one query less), and reading them raises instead of querying: for callers that only read the
+    chat's choices."""
+    query = _CHAT_ROW if with_times else _CHAT_ROW_WITHOUT_TIMES
+    return await session.scalar(query, {"chat_id": chat_id, "thread_id": thread_id})
 
 
 async def chat_targets(session: AsyncSession, chat_id: int) -> list[Subscriber]:
@@ -39,11 +50,13 @@ async def get_or_create_subscriber(
     language: str | None,
     default_timezone: str,
     thread_id: int = 0,
+    with_times: bool = True,
 ) -> Subscriber:
     """The target's row, created (not subscribed) on first contact; name and type kept current. `language` (the
     user's Telegram language_code) is the target's language from its creation on: later contacts, whoever makes
-    them, do not change it (only /language does), so a group keeps the language of whoever brought the bot in."""
-    found = await get_subscriber(session, chat_id, thread_id)
+    them, do not change it (only /language does), so a group keeps the language of whoever brought the bot in.
+    `with_times`: see get_subscriber."""
+    found = await get_subscriber(session, chat_id, thread_id, with_times=with_times)
     if found is None:
         subscriber = Subscriber(
             chat_id=chat_id,
@@ -70,25 +83,32 @@ async def managed_channels(session: AsyncSession, user_id: int) -> list[Subscrib
     return list(await session.scalars(query.order_by(Subscriber.name, Subscriber.id)))
 
 
-async def acting_for_id(session: AsyncSession, chat_id: int, now: datetime) -> int | None:
-    """The channel target a private chat is changing now (see services.channels), in one small query."""
-    return await session.scalar(
-        select(Subscriber.acting_for_id).where(
-            Subscriber.chat_id == chat_id, Subscriber.thread_id == 0, Subscriber.acting_until > now
-        )
-    )
-
-
 async def subscriber_by_id(session: AsyncSession, subscriber_id: int) -> Subscriber | None:
     return await session.get(Subscriber, subscriber_id)
 
 
-async def chat_language(session: AsyncSession, chat_id: int, thread_id: int = 0) -> str | None:
-    """The language stored for the chat or its forum topic (None: no row yet, or none known): one small query
-    per update."""
-    return await session.scalar(
-        select(Subscriber.language).where(Subscriber.chat_id == chat_id, Subscriber.thread_id == thread_id)
-    )
+@dataclass(frozen=True, slots=True)
+class ChatMarks:
+    """What an update needs of its chat's row before any feature handles it: the chat's language, and the channel
+    target a private chat is changing until when (services.channels). All None before the chat has a row."""
+
+    chat_id: int
+    thread_id: int  # the forum topic (0: the chat itself)
+    language: str | None = None
+    acting_for_id: int | None = None
+    acting_until: datetime | None = None
+
+
+async def chat_marks(db: Database, chat_id: int, thread_id: int = 0) -> ChatMarks:
+    """The chat's (or its forum topic's) marks: the one read every update makes before it is handled, its language
+    and its acting mark together. One statement, so outside any transaction (autocommit): on PostgreSQL no BEGIN
+    and COMMIT around it, two round trips fewer than a unit of work."""
+    async with db.engine.connect() as connection:
+        reading = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        row = (await reading.execute(_CHAT_MARKS, {"chat_id": chat_id, "thread_id": thread_id})).first()
+    if row is None:
+        return ChatMarks(chat_id, thread_id)
+    return ChatMarks(chat_id, thread_id, row.language, row.acting_for_id, row.acting_until)
 
 
 def set_bulletin_times(subscriber: Subscriber, times: Sequence[time]) -> None:
