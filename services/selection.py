@@ -60,7 +60,7 @@ def selection_of(subscriber: ReadingChoice, followed: frozenset[int]) -> Selecti
 
 
 async def selections(session: AsyncSession, subscribers: Sequence[ReadingChoice]) -> dict[int, Selection]:
-    followed = await follow_repo.followed_sources(session, [s.id for s in subscribers])
+    followed = await follow_repo.followed_sources(session, {s.id: s.follows_all for s in subscribers})
     return {s.id: selection_of(s, followed.get(s.id, frozenset())) for s in subscribers}
 
 

@@ -8,7 +8,7 @@ A chat with `follows_all` reads every public source (including ones added later)
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,15 +21,23 @@ async def public_source_ids(session: AsyncSession) -> frozenset[int]:
     return frozenset(await session.scalars(select(Source.id).where(Source.public.is_(True))))
 
 
-async def followed_sources(session: AsyncSession, subscriber_ids: Collection[int]) -> dict[int, frozenset[int]]:
-    """Each chat's effective set of followed source ids (chats that do not exist are left out)."""
+async def followed_sources(
+    session: AsyncSession, subscriber_ids: Collection[int] | Mapping[int, bool]
+) -> dict[int, frozenset[int]]:
+    """Each chat's effective set of followed source ids (chats that do not exist are left out). Given a mapping of
+    chat ids to their `follows_all`, as a caller holding the rows has them, it is not read again."""
     if not subscriber_ids:
         return {}
     ids = list(subscriber_ids)
-    everything = {
-        row.id: row.follows_all
-        for row in await session.execute(select(Subscriber.id, Subscriber.follows_all).where(Subscriber.id.in_(ids)))
-    }
+    if isinstance(subscriber_ids, Mapping):
+        everything = dict(subscriber_ids)
+    else:
+        everything = {
+            row.id: row.follows_all
+            for row in await session.execute(
+                select(Subscriber.id, Subscriber.follows_all).where(Subscriber.id.in_(ids))
+            )
+        }
     explicit: dict[int, set[int]] = {subscriber_id: set() for subscriber_id in everything}
     rows = await session.execute(
         select(SourceFollow.subscriber_id, SourceFollow.source_id).where(SourceFollow.subscriber_id.in_(ids))
