@@ -8,7 +8,8 @@ prepared and sent at MAX_MESSAGES_PER_SECOND=1000 (PAID_BROADCAST) to a fake Bot
 
 For each backend, two runs on fresh databases seeded alike (prepare_bench.seed: every subscriber due at 07:00
 Berlin, 60 new articles): this code's `BulletinService.run_due()` (preparing overlapped with sending, requests in
-flight following rate x measured round trip, SEND_CONCURRENCY=200 as the cap), and a baseline of what the bot did
+flight following rate x measured round trip, SEND_CONCURRENCY=200 as the cap, the garbage collector tuned as
+`newsbot run` tunes it), and a baseline of what the bot did
 before, in the same run: `prepare_due()` then `engine.run()` with SEND_CONCURRENCY=32, its default then.
 Each run is a fresh child process (its CPU time and peak RSS are its own); the fake Bot API is a process of its
 own (`python -m fakebot --latency 0.08 --rate 1000`: it answers 429 past 1,000 sends in a sliding second and
@@ -83,6 +84,11 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
 
 def child_main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
+    if spec["mode"] == "overlapped":  # this code: the collector as `newsbot run` sets it
+        from bot.runner import tune_garbage_collector
+        from services.bulletins import BulletinService  # noqa: F401  # imported before the freeze, as in the bot
+
+        tune_garbage_collector()
     result = asyncio.run(_run(spec))
     with open("/proc/self/status", encoding="ascii") as status:
         result["peak_rss_mb"] = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024

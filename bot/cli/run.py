@@ -31,10 +31,11 @@ def run(settings: Settings) -> int:
         return 2
     from telegram.error import InvalidToken, NetworkError, TelegramError
 
-    from bot.runner import DatabaseFileLost, run_bot
+    from bot.runner import DatabaseFileLost, run_bot, tune_garbage_collector
     from storage.sqlite_file import AnotherInstanceRunning
 
     api = settings.telegram_api_url
+    tune_garbage_collector()
     try:
         asyncio.run(run_bot(settings))
     except InvalidToken:
