@@ -499,6 +499,20 @@ async def test_a_group_that_becomes_a_supergroup_keeps_its_settings(bot: Running
     assert any("bulletin ·" in m.visible_text for m in bot.api.sent(-1009999))
 
 
+async def make_due(bot: RunningBot, count: int) -> None:
+    """`count` private chats (ids 1..count) whose bulletin was due at 07:00, a minute ago, and one new story."""
+    bot.clock.set(at(2026, 11, 27, 7, 1))
+    await add_articles(bot.db, "Story")
+    async with bot.db.session() as session:
+        for chat in range(1, count + 1):
+            session.add(
+                Subscriber(
+                    chat_id=chat, chat_type="private", timezone="UTC", active=True, last_article_id=0, times=[],
+                    next_bulletin_at=at(2026, 11, 27, 7, 0),
+                )
+            )  # fmt: skip
+
+
 async def test_preparing_keeps_only_a_few_seconds_of_sends_ahead_of_sending(
     bot: RunningBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -513,16 +527,7 @@ async def test_preparing_keeps_only_a_few_seconds_of_sends_ahead_of_sending(
     engine.in_flight = InFlightLimit(2, None)  # two sends at a time, 50 ms each: far slower than preparing
     bot.api.latency = 0.05
     due = 6 * page
-    bot.clock.set(at(2026, 11, 27, 7, 1))
-    await add_articles(bot.db, "Story")
-    async with bot.db.session() as session:
-        for chat in range(1, due + 1):
-            session.add(
-                Subscriber(
-                    chat_id=chat, chat_type="private", timezone="UTC", active=True, last_article_id=0, times=[],
-                    next_bulletin_at=at(2026, 11, 27, 7, 0),
-                )
-            )  # fmt: skip
+    await make_due(bot, due)
     waiting_at_each_page: list[int] = []
     signal_rows = engine.rows_added
 
@@ -543,16 +548,7 @@ async def test_sending_starts_with_the_first_prepared_page(bot: RunningBot, monk
     are already on their way (before, nothing left until every page was written)."""
     monkeypatch.setattr(bot_bulletins, "PREPARE_PAGE", 40)
     due = 3 * 40
-    bot.clock.set(at(2026, 11, 27, 7, 1))
-    await add_articles(bot.db, "Story")
-    async with bot.db.session() as session:
-        for chat in range(1, due + 1):
-            session.add(
-                Subscriber(
-                    chat_id=chat, chat_type="private", timezone="UTC", active=True, last_article_id=0, times=[],
-                    next_bulletin_at=at(2026, 11, 27, 7, 0),
-                )
-            )  # fmt: skip
+    await make_due(bot, due)
     sent_at_each_page: list[int] = []
     engine = bot.bulletins.engine
     signal_rows = engine.rows_added
