@@ -182,8 +182,8 @@ class ChatLimits:
 
 def default_guard(per_second: int | None) -> float:
     """The sliding window's slack, in seconds: 10 ms (1% of the rate) up to 100 sends a second; 20 ms above,
-    where a busy event loop's catch-up bursts (see SlidingWindow) spread arrivals further. 10 ms at 1,000 a
-    second let the fake Bot API refuse 20 sends of 30,000 (bench/broadcast_bench.py)."""
+    where a busy event loop's catch-up bursts (see SlidingWindow) spread arrivals further: with 10 ms the fake
+    Bot API refused 20 of 30,000 sends at 1,000 a second, with 20 ms none (bench/broadcast_bench.py)."""
     return 0.02 if per_second and per_second > 100 else 0.01
 
 
