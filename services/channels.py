@@ -105,19 +105,23 @@ def stop_acting(private: Subscriber) -> bool:
 def acting_channel_id(marks: ChatMarks, now: datetime) -> int | None:
     """The channel target a private chat is changing now, by its marks (read once per update, with its language:
     most chats change no channel, and then nothing more is read)."""
-    if marks.thread_id != 0 or marks.acting_for_id is None or marks.acting_until is None or marks.acting_until <= now:
-        return None
-    return marks.acting_for_id
+    return _in_force(marks.acting_for_id, marks.acting_until, now) if marks.thread_id == 0 else None
 
 
 async def channel_being_changed(session: AsyncSession, marks: ChatMarks, now: datetime) -> Subscriber | None:
     """The channel the private chat of `marks` is changing now, if any, without loading the chat's own row."""
-    channel_id = acting_channel_id(marks, now)
-    return await subscriber_repo.subscriber_by_id(session, channel_id) if channel_id else None
+    return await _channel(session, acting_channel_id(marks, now))
 
 
 async def acting_for(session: AsyncSession, private: Subscriber, now: datetime) -> Subscriber | None:
     """The channel whose settings the private chat's commands change now, if any."""
-    if private.acting_for_id is None or private.acting_until is None or private.acting_until <= now:
-        return None
-    return await subscriber_repo.subscriber_by_id(session, private.acting_for_id)
+    return await _channel(session, _in_force(private.acting_for_id, private.acting_until, now))
+
+
+def _in_force(acting_for_id: int | None, acting_until: datetime | None, now: datetime) -> int | None:
+    """The channel of an acting mark (act_for) that has not run out at `now`."""
+    return acting_for_id if acting_until is not None and acting_until > now else None
+
+
+async def _channel(session: AsyncSession, channel_id: int | None) -> Subscriber | None:
+    return await subscriber_repo.subscriber_by_id(session, channel_id) if channel_id is not None else None

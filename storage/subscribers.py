@@ -246,8 +246,6 @@ async def advance_due_schedules(session: AsyncSession, moves: Sequence[ScheduleM
 
 
 async def _advance_case_by_case(session: AsyncSession, moves: Sequence[ScheduleMove], *, now: datetime) -> set[int]:
-    if not moves:
-        return set()
     table = Subscriber.__table__
     with_news = [move for move in moves if move.last_article_id is not None]
     values: dict[str, Any] = {
