@@ -21,7 +21,7 @@ _JSON_BODY = {"Content-Type": "application/json"}
 # The start of an accepted sendMessage's answer. The Bot API puts message_id first in the Message; the sender needs
 # nothing else, and parsing the whole answer (the message's text and entities again) cost ~40 us a send. Any other
 # shape is parsed in full.
-_ACCEPTED = re.compile(rb'\{\s*"ok"\s*:\s*true\s*,\s*"result"\s*:\s*\{\s*"message_id"\s*:\s*(\d+)\s*,')
+_ACCEPTED = re.compile(rb'\{\s*"ok"\s*:\s*true\s*,\s*"result"\s*:\s*\{\s*"message_id"\s*:\s*(\d{1,19})\s*,')
 
 
 @functools.lru_cache(maxsize=64)

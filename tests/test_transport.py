@@ -96,3 +96,7 @@ async def test_a_refusal_is_never_read_as_accepted(scripted: Scripted) -> None:
     # A 200 whose body is not an accepted message is not taken for one either.
     [odd] = await send(scripted, (200, b'{"ok":true,"result":true}'), chat_id=1, text="hi")
     assert not odd.ok and odd.message_id is None
+    # Nor an id of 5,000 digits (from a broken proxy, say): an answer, not an exception in the sender.
+    huge = b'{"ok":true,"result":{"message_id":' + b"9" * 5000 + b',"date":1}}'
+    [broken] = await send(scripted, (200, huge), chat_id=1, text="hi")
+    assert not broken.ok and broken.status == 200 and "not JSON" in broken.description
