@@ -179,8 +179,8 @@ class WebhookServer:
         if update is None:
             return web.Response(status=400, text="not a Telegram update")
         try:
-            async with asyncio.timeout(CLAIM_TIMEOUT), self.db.session() as session:
-                first = await update_repo.claim_update(session, update.update_id, now=self.clock())
+            async with asyncio.timeout(CLAIM_TIMEOUT):
+                first = await update_repo.claim_update(self.db, update.update_id, now=self.clock())
         except Exception as exc:  # see the module's docstring: Telegram retries, nothing is lost or doubled
             log.warning("webhook: cannot claim update %s (answered 500): %s", update.update_id, exc)
             return web.Response(status=500, text="database unavailable, try again")

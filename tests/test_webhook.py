@@ -160,10 +160,9 @@ async def test_without_a_database_healthz_is_503_and_updates_get_500(
 
 async def test_claims_older_than_a_day_are_forgotten(database: Database) -> None:
     now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    async with database.session() as session:
-        assert await update_repo.claim_update(session, 1, now=now - timedelta(days=2))
-        assert await update_repo.claim_update(session, 2, now=now - timedelta(hours=1))
-        assert not await update_repo.claim_update(session, 2, now=now)
+    assert await update_repo.claim_update(database, 1, now=now - timedelta(days=2))
+    assert await update_repo.claim_update(database, 2, now=now - timedelta(hours=1))
+    assert not await update_repo.claim_update(database, 2, now=now)
     async with database.session() as session:
         assert await update_repo.forget_handled_before(session, now - timedelta(days=1)) == 1
     assert await handled_count(database) == 1
