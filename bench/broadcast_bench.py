@@ -55,7 +55,12 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
     db = Database.from_url(spec["db"])
     workers = spec["workers"]
     limits = DeliveryLimits(per_second=RATE, paid_broadcast=True)
-    transport = BotApiTransport(spec["api"], TOKEN, connections=workers)
+    if spec.get("writes"):  # --arrivals: note when each request body left (costs the sender some CPU)
+        from rate_trace import TracedTransport
+
+        transport: BotApiTransport = TracedTransport(spec["api"], TOKEN, connections=workers)
+    else:
+        transport = BotApiTransport(spec["api"], TOKEN, connections=workers)
     engine = DeliveryEngine(db, transport, limits=limits, workers=workers)
     # The bench's clock stands at the slot (plus 30 s) for preparing; the sends are timed on the real clock.
     service = BulletinService(db, engine, bulletin_size=8, clock=lambda: NOW)
@@ -70,6 +75,8 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
     finally:
         await transport.close()
         await db.dispose()
+    if spec.get("writes"):
+        Path(spec["writes"]).write_text(json.dumps(transport.written))  # type: ignore[attr-defined]
     return {
         "started": wall0,
         "wall": time.time() - wall0,
@@ -135,15 +142,65 @@ async def outcome(url: str, subscribers: int, started: float) -> dict[str, Any]:
     }
 
 
-def run_once(mode: str, backend: str, subscribers: int, workers: int, server: FakeServer, workdir: Path) -> dict:
+def arrival_report(arrivals: list[tuple[int, float, bool]], written: dict[str, list[float]], limit: int) -> str:
+    """Where the server's 429s came from (--arrivals): for each refused send, the admitted send `limit` before it,
+    compared on both ends. Sender and server read one CLOCK_MONOTONIC. A write span under 1 s is the sender's
+    burst; a write span over 1 s that arrived as under 1 s is lag between the write and the server's count of it
+    (the server's or the sender's process waiting for a core, the loopback), which the guard has to cover."""
+    writes = {int(chat): times for chat, times in written.items()}
+    lines = [f"sends traced: {len(arrivals)} arrivals, {sum(map(len, writes.values()))} writes"]
+    once = [(chat, at) for chat, at, ok in arrivals if ok and len(writes.get(chat, ())) == 1]
+    lags = sorted(at - writes[chat][0] for chat, at in once)
+    if lags:
+        pick = lambda q: lags[min(len(lags) - 1, int(q * len(lags)))] * 1000  # noqa: E731
+        lines.append(
+            f"lag from write to arrival: median {pick(0.5):.2f} ms, p99 {pick(0.99):.2f} ms, "
+            f"p99.9 {pick(0.999):.2f} ms, max {lags[-1] * 1000:.2f} ms"
+        )
+    seen: dict[int, int] = {}  # chat -> arrivals of it so far, to pair the nth arrival with the nth write
+    admitted: list[tuple[int, float, float]] = []  # chat, arrival, write
+    refusals = []
+    for chat, at, ok in arrivals:
+        nth = seen.get(chat, 0)
+        seen[chat] = nth + 1
+        chat_writes = writes.get(chat, [])
+        wrote = chat_writes[nth] if nth < len(chat_writes) else float("nan")
+        if ok:
+            admitted.append((chat, at, wrote))
+        elif len(admitted) >= limit:
+            _, first_at, first_wrote = admitted[-limit]
+            refusals.append((at - first_at, wrote - first_wrote, first_at - first_wrote, at - wrote))
+    bursts = sum(1 for _, write_span, _, _ in refusals if write_span < 1.0)
+    lines.append(f"refused: {len(refusals)}, of them written within 1 s of the send {limit} before: {bursts}")
+    for arrival_span, write_span, first_lag, lag in refusals[:10]:
+        lines.append(
+            f"  arrival span {arrival_span * 1000:.1f} ms, write span {write_span * 1000:.1f} ms; "
+            f"lag of the earlier send {first_lag * 1000:.1f} ms, of the refused {lag * 1000:.1f} ms"
+        )
+    return "\n".join(lines)
+
+
+def run_once(
+    mode: str, backend: str, subscribers: int, workers: int, server: FakeServer, workdir: Path, *, writes: bool = False
+) -> dict:
     db = fresh_database(backend, workdir, f"{mode}-{backend}")
     try:
         asyncio.run(seed(db, subscribers, 0.0))
         server.reset()
         spec = workdir / f"{mode}.json"
         result_path = workdir / f"{mode}.result.json"
+        writes_path = str(workdir / f"{mode}.writes.json") if writes else None
         spec.write_text(
-            json.dumps({"db": db, "api": server.url, "workers": workers, "mode": mode, "result": str(result_path)})
+            json.dumps(
+                {
+                    "db": db,
+                    "api": server.url,
+                    "workers": workers,
+                    "mode": mode,
+                    "result": str(result_path),
+                    "writes": writes_path,
+                }
+            )
         )
         subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(spec)], cwd=ROOT, check=True)
         result = json.loads(result_path.read_text())
@@ -176,19 +233,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--trace", action="store_true", help="also print each run's sends in each second")
+    parser.add_argument(
+        "--arrivals",
+        action="store_true",
+        help="trace every send on both ends (server arrival, sender write) and say where 429s came from; no baseline",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="broadcast-bench-") as temp:
         workdir = Path(temp)
         scenario = SimpleNamespace(latency=LATENCY, server_rate=RATE, fault_ratio=0.0)
-        server = FakeServer(scenario, workdir / "fakebot.log")  # type: ignore[arg-type]
+        arrivals_path = workdir / "arrivals.json" if args.arrivals else None
+        server = FakeServer(scenario, workdir / "fakebot.log", trace=arrivals_path)  # type: ignore[arg-type]
         try:
-            results = {"this code": run_once("overlapped", args.backend, args.subscribers, CAP, server, workdir)}
-            if not args.no_baseline:
+            results = {
+                "this code": run_once(
+                    "overlapped", args.backend, args.subscribers, CAP, server, workdir, writes=args.arrivals
+                )
+            }
+            if not args.no_baseline and not args.arrivals:
                 results["baseline"] = run_once(
                     "sequential", args.backend, args.baseline_subscribers, BASELINE_WORKERS, server, workdir
                 )
         finally:
             server.stop()
+        if arrivals_path is not None:
+            written = json.loads((workdir / "overlapped.writes.json").read_text())
+            report = arrival_report(json.loads(arrivals_path.read_text()), written, RATE)
+            print(f"\nthis code, traced on both ends:\n{report}")
     print(
         f"\n{args.backend}, MAX_MESSAGES_PER_SECOND={RATE} with PAID_BROADCAST, fake Bot API answering after "
         f"{LATENCY * 1000:.0f} ms; this code: run_due() with SEND_CONCURRENCY={CAP} as the cap; baseline: "

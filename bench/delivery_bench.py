@@ -274,8 +274,10 @@ def _cpu_seconds(pid: int) -> float:
 class FakeServer:
     """`python -m fakebot` as a child process of the bench, on a free port of 127.0.0.1."""
 
-    def __init__(self, scenario: Scenario, log_path: Path) -> None:
+    def __init__(self, scenario: Scenario, log_path: Path, *, trace: Path | None = None) -> None:
         cmd = [PYTHON, "-m", "fakebot", "--host", "127.0.0.1", "--port", "0"]
+        if trace is not None:  # every sendMessage's arrival, written when the server stops
+            cmd += ["--trace", str(trace)]
         cmd += ["--latency", str(scenario.latency)]
         if scenario.server_rate:
             cmd += ["--rate", str(scenario.server_rate)]

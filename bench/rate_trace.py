@@ -45,7 +45,7 @@ class TracedTransport(BotApiTransport):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.written: dict[int, float] = {}  # chat id -> last write
+        self.written: dict[int, list[float]] = {}  # chat id -> its writes, in order
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -53,7 +53,7 @@ class TracedTransport(BotApiTransport):
 
             async def body_sent(_session: Any, _context: Any, params: aiohttp.TraceRequestChunkSentParams) -> None:
                 now = time.monotonic()
-                self.written[int(json.loads(params.chunk)["chat_id"])] = now
+                self.written.setdefault(int(json.loads(params.chunk)["chat_id"]), []).append(now)
 
             trace.on_request_chunk_sent.append(body_sent)
             self._session = aiohttp.ClientSession(
@@ -101,12 +101,12 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
     refused = sum(1 for _, _, ok in arrivals if not ok)
     # A retried chat is written twice: compare only chats sent once, so write and arrival belong together.
     once = {chat for chat, count in Counter(chat for chat, _, _ in arrivals).items() if count == 1}
-    lags = [at - transport.written[chat] for chat, at in admitted if chat in once and chat in transport.written]
+    lags = [at - transport.written[chat][0] for chat, at in admitted if chat in once and chat in transport.written]
     print(summary.line())
     print(f"server limit {args.rate}/s, latency {args.latency * 1000:.0f} ms, engine guard {args.guard * 1000:.0f} ms")
     print(f"429 answered by the server's limit: {refused}")
     print(f"lag from request written to server arrival ({len(lags)} sends): {percentiles(lags)}")
-    writes = list(transport.written.values())
+    writes = [at for chat_writes in transport.written.values() for at in chat_writes]
     print(
         f"shortest span from a write to the {args.rate}th after it:   {shortest_span(writes, args.rate) * 1000:.1f} ms"
     )

@@ -14,7 +14,8 @@ The load generator (this process) posts each update at its scheduled time whatev
 from a distinct private chat each, so no chat's ordering holds another's. The fake Bot API runs in this process too
 (LightBotAPI; --full-fake: fakebot's) and notes when each reply's sendMessage arrives: reply latency = that moment -
 the moment the post was started. A rate is held when every post got 200, every update got its reply, and the p99
-reply latency is at most 200 ms. Each server climbs the ladder of rates until one is not held. Each step also
+reply latency is at most 200 ms. Each server's climb doubles the rate from 20 until one is not held (a rate not
+held is tried once more per climb), then narrows the gap between held and not held to 5%. Each step also
 reports the CPU per update of the bots, of this process and of PostgreSQL's server processes for the bench
 database (the machine's cores are shared by all three). See bench/README.md.
 
@@ -57,9 +58,14 @@ P99_TARGET = 0.200
 # A post not answered within this long counts as failed (a bot that stopped answering cannot hang the run).
 POST_TIMEOUT = 10.0
 ERR_TAIL = 8192  # bytes of a child's standard error kept for the report
-# /headlines costs about 13-15 ms of CPU on this 2-core machine (PERF-NOTES: the Bot API call and a few queries), so
-# one process tops out well under 100 updates/s and two near 110-130: the ladder is fine-grained up to there.
-DEFAULT_RATES = (20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 160)
+# The search for the highest rate held: from START_RATE, doubling until a rate is not held, then halving the gap
+# between the highest held and the lowest not held until it is within RESOLUTION of the former. /headlines costs
+# 5-15 ms of CPU per update on 2-core machines seen here (one process: 70-200 updates/s), so a fixed ladder either
+# stopped short or took minutes per climb.
+START_RATE = 20
+RESOLUTION = 0.05
+# After a step not held, the bots get this long to work off their backlog before the next step starts.
+DRAIN_LIMIT = 30.0
 # Chats that have talked to the bot before (their rows exist, as for most real traffic); used round robin, each at
 # most once per step, so a reply is matched to its update by chat.
 CHAT_POOL = 3000
@@ -482,6 +488,7 @@ class Load:
         self.meter = meter
         self.turn = 0
         self.arrived: dict[int, float] = {}
+        self._posted: dict[int, float] = {}  # the last step's posts: chat -> when
         api.arrivals = []
 
     def _collect(self) -> None:
@@ -506,6 +513,15 @@ class Load:
                 step.non_200 += 1
         except (OSError, TimeoutError):
             step.non_200 += 1
+
+    async def drain(self) -> None:
+        """Wait (up to DRAIN_LIMIT) for the replies a step not held still owes, so the next step starts even."""
+        deadline = time.monotonic() + DRAIN_LIMIT
+        while time.monotonic() < deadline:
+            self._collect()
+            if all(chat in self.arrived for chat in self._posted):
+                return
+            await asyncio.sleep(0.1)
 
     async def step(self, rate: int, seconds: float, settle: float) -> Step:
         step = Step(rate)
@@ -532,6 +548,7 @@ class Load:
             await asyncio.sleep(0.05)
         self._collect()
         bots, own, backends = self.meter.stop()
+        self._posted = posted
         step.cpu_ms_per_update = bots * 1000 / count
         step.bench_cpu_ms_per_update = own * 1000 / count
         step.db_cpu_ms_per_update = backends * 1000 / count
@@ -569,7 +586,7 @@ async def prepare_database(name: str) -> str:
     return url
 
 
-async def climb(kind: str, rates: list[int], args: argparse.Namespace, db_url: str, api: Any) -> list[Step]:
+async def climb(kind: str, rates: list[int] | None, args: argparse.Namespace, db_url: str, api: Any) -> list[Step]:
     ports = [free_port() for _ in range(INSTANCES[kind])]
     children = [await start_child(kind, child_env(db_url, api.url, port), api) for port in ports]
     meter = CpuMeter([child.process.pid for child in children], db_url.rsplit("/", 1)[1])
@@ -581,12 +598,11 @@ async def climb(kind: str, rates: list[int], args: argparse.Namespace, db_url: s
         # The machine is shared: one burst elsewhere can spoil a step's p99 (at 20/s over 4 s, p99 is nearly
         # the slowest reply). A rate not held is tried once more per climb before the climb ends.
         second_tries = 1
-        queue = list(rates)
-        while queue:
+        search = RateSearch(rates)
+        while (rate := search.next_rate()) is not None:
             if time.monotonic() > args.deadline:
                 print(f"  {kind}: time budget (--budget {args.budget:g} s) used up; climb ends here", flush=True)
                 break
-            rate = queue.pop(0)
             step = await load.step(rate, args.step_seconds, args.settle)
             steps.append(step)
             print(
@@ -597,10 +613,11 @@ async def climb(kind: str, rates: list[int], args: argparse.Namespace, db_url: s
                 flush=True,
             )
             if not step.held:
-                if not second_tries:
-                    break
-                second_tries -= 1
-                queue.insert(0, rate)
+                await load.drain()
+                if second_tries:
+                    second_tries -= 1
+                    continue  # the same rate again
+            search.record(rate, step.held)
     finally:
         for poster in posters:
             poster.close()
@@ -609,6 +626,33 @@ async def climb(kind: str, rates: list[int], args: argparse.Namespace, db_url: s
             if child.process.returncode not in (0, None):
                 print(f"  {kind}: exited {child.process.returncode}: {err[-1500:]}")
     return steps
+
+
+class RateSearch:
+    """The rates a climb tries. Given rates (--rate): those, in order, until one is not held. Otherwise from
+    START_RATE doubling until a rate is not held, then the midpoint of the highest held and the lowest not held
+    (rounded to 5) until they are within RESOLUTION of each other."""
+
+    def __init__(self, rates: list[int] | None) -> None:
+        self.fixed = list(rates) if rates else None
+        self.held: int | None = None
+        self.failed: int | None = None
+
+    def next_rate(self) -> int | None:
+        if self.fixed is not None:
+            return self.fixed.pop(0) if self.fixed and self.failed is None else None
+        if self.failed is None:
+            return START_RATE if self.held is None else self.held * 2
+        if self.held is None or self.failed - self.held <= max(5, self.held * RESOLUTION):
+            return None
+        middle = 5 * round((self.held + self.failed) / 10)
+        return middle if self.held < middle < self.failed else None
+
+    def record(self, rate: int, held: bool) -> None:
+        if held:
+            self.held = max(rate, self.held or 0)
+        else:
+            self.failed = rate if self.failed is None else min(rate, self.failed)
 
 
 def best_held(steps: list[Step]) -> Step | None:
@@ -623,7 +667,7 @@ def median_of(values: list[float]) -> float:
 async def main(args: argparse.Namespace) -> int:
     from fakebot import FakeBotAPI
 
-    rates = sorted(args.rate or DEFAULT_RATES)
+    rates = sorted(args.rate) if args.rate else None
     # Each server's share of the budget, so the last one's climb is not the one cut short.
     started = time.monotonic()
     name = f"newsbot_webhook_bench_{uuid.uuid4().hex[:8]}"
@@ -684,7 +728,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--settle", type=float, default=2.0, help="seconds to wait for the last replies of a step")
     parser.add_argument(
-        "--rate", type=int, action="append", help="a rate of the ladder (repeat); default 20, 30, ... 100"
+        "--rate", type=int, action="append", help="a rate to try (repeat): a fixed ladder instead of the search"
     )
     parser.add_argument(
         "--server", choices=list(SERVERS), action="append", help="a server to measure (repeat); default all three"
