@@ -171,7 +171,7 @@ def run_ptb_child() -> None:
     settings = load_settings()
     webhook = settings.webhook()
     assert webhook is not None
-    db = Database.from_url(settings.database_url)
+    db = Database.from_url(settings.database_url, pool_size=settings.database_pool_size)
     application = build_application(settings, db)
     application.run_webhook(
         listen=webhook.listen.host,

@@ -141,7 +141,7 @@ async def _run_bot(settings: Settings, stop: asyncio.Event, path: Path | None) -
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    db = Database.from_url(settings.database_url)
+    db = Database.from_url(settings.database_url, pool_size=settings.database_pool_size)
     lost: str | None = None
     try:
         await prepare_database(db)

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
 
     bot_token: SecretStr | None = None
     database_url: str = DEFAULT_DATABASE_URL
+    # PostgreSQL: connections each process keeps open (10 more are opened for bursts and closed after them).
+    database_pool_size: int = Field(default=20, ge=1, le=500)
     telegram_api_url: str = "https://api.telegram.org"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     default_timezone: str = "UTC"
