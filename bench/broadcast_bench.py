@@ -13,7 +13,10 @@ flight following rate x measured round trip, SEND_CONCURRENCY=200 as the cap, th
 before, in the same run: `prepare_due()` then `engine.run()` with SEND_CONCURRENCY=32, its default then.
 Each run is a fresh child process (its CPU time and peak RSS are its own); the fake Bot API is a process of its
 own (`python -m fakebot --latency 0.08 --rate 1000`: it answers 429 past 1,000 sends in a sliding second and
-reports the most it saw in any one second). From the database afterwards: per-chat counts (lost, duplicated),
+reports the most it saw in any one second), run at a higher priority than the bot (`nice -n -10`): it stands for
+Telegram's servers, whose clocks do not stop while the bot's machine is busy (--server-shares-cores: not so).
+--arrivals traces every send on both ends and says, for each 429, whether the sender wrote 1,000 within a second
+or the requests reached the server's count later than written. From the database afterwards: per-chat counts (lost, duplicated),
 the first send after the slot, and the sustained rate (sends between the 5th and 95th percentile of send times).
 """
 
@@ -44,6 +47,7 @@ BASELINE_WORKERS = 32
 # The fake Bot API stands for Telegram's servers, which do not wait for a core of the bot's machine: it runs at a
 # higher priority than the bot and the database (needs root; see --server-shares-cores and bench/README.md).
 SERVER_NICENESS = -10
+STALL_NOTED = 0.005  # --arrivals counts the event loop's stalls longer than this
 LATE_ARRIVAL = 0.010  # --arrivals lists the sends that took longer than this from write to arrival
 
 
@@ -69,6 +73,8 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
     # The bench's clock stands at the slot (plus 30 s) for preparing; the sends are timed on the real clock.
     service = BulletinService(db, engine, bulletin_size=8, clock=lambda: NOW)
     wall0, cpu0 = time.time(), time.process_time()
+    stalls: list[float] = []
+    watch = asyncio.create_task(_watch_loop(stalls)) if spec.get("writes") else None
     try:
         if spec["mode"] == "overlapped":
             summary = await service.run_due(wait_for_retries=True)
@@ -77,6 +83,8 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
             prepared = await service.prepare_due()
             summary = await engine.run(wait_for_retries=True)
     finally:
+        if watch is not None:
+            watch.cancel()
         await transport.close()
         await db.dispose()
     if spec.get("writes"):
@@ -88,9 +96,21 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
         "prepared": prepared,
         "sent": summary.sent,
         "retried": summary.retried,
+        "loop_stalls": stalls,
         "in_flight_limit": engine.in_flight.limit,
         "latency": engine.in_flight.latency,
     }
+
+
+async def _watch_loop(stalls: list[float]) -> None:
+    """--arrivals: how late the event loop runs a task that asks to wake every millisecond; each lateness over
+    STALL_NOTED goes into `stalls` (seconds)."""
+    while True:
+        before = time.monotonic()
+        await asyncio.sleep(0.001)
+        late = time.monotonic() - before - 0.001
+        if late > STALL_NOTED:
+            stalls.append(late)
 
 
 def child_main(spec_path: str) -> int:
@@ -281,6 +301,14 @@ def main(argv: list[str] | None = None) -> int:
             written = json.loads((workdir / "overlapped.writes.json").read_text())
             report = arrival_report(json.loads(arrivals_path.read_text()), written, RATE)
             print(f"\nthis code, traced on both ends:\n{report}")
+            stalls = sorted(results["this code"]["loop_stalls"])
+            if stalls:
+                print(
+                    f"event loop stalls over {STALL_NOTED * 1000:.0f} ms: {len(stalls)}, "
+                    f"median {stalls[len(stalls) // 2] * 1000:.1f} ms, longest {stalls[-1] * 1000:.1f} ms"
+                )
+            else:
+                print(f"event loop stalls over {STALL_NOTED * 1000:.0f} ms: none")
     print(
         f"\n{args.backend}, MAX_MESSAGES_PER_SECOND={RATE} with PAID_BROADCAST, fake Bot API answering after "
         f"{LATENCY * 1000:.0f} ms; this code: run_due() with SEND_CONCURRENCY={CAP} as the cap; baseline: "
