@@ -515,13 +515,18 @@ class Load:
             step.non_200 += 1
 
     async def drain(self) -> None:
-        """Wait (up to DRAIN_LIMIT) for the replies a step not held still owes, so the next step starts even."""
+        """After a step not held: wait until the bots have worked off their backlog, so the next step starts even.
+        That is when every reply the step owes has come, or when the bots are idle (under a tenth of a core over
+        half a second: an overloaded bot may never send some replies), or after DRAIN_LIMIT."""
         deadline = time.monotonic() + DRAIN_LIMIT
         while time.monotonic() < deadline:
             self._collect()
             if all(chat in self.arrived for chat in self._posted):
                 return
-            await asyncio.sleep(0.1)
+            before = sum(cpu_seconds(pid) for pid in self.meter.bot_pids)
+            await asyncio.sleep(0.5)
+            if sum(cpu_seconds(pid) for pid in self.meter.bot_pids) - before < 0.05:
+                return
 
     async def step(self, rate: int, seconds: float, settle: float) -> Step:
         step = Step(rate)
