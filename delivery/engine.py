@@ -318,8 +318,6 @@ class DeliveryEngine:
             if attempt == 0 and self._stopping:
                 return False
             async with self.in_flight:
-                if slot is not None:
-                    slot.started()
                 sent_at = time.monotonic()
                 result = await self.transport.send_message(
                     chat_id,
@@ -327,6 +325,8 @@ class DeliveryEngine:
                     parse_mode=parse_mode,
                     paid_broadcast=self.limits.paid_broadcast,
                     message_thread_id=row.thread_id,
+                    # The flood window counts the request from when its body reaches the socket.
+                    on_write=slot.started if slot is not None else None,
                 )
                 if result.status is not None:  # an answer came: its round trip is a latency sample
                     self.in_flight.observe(time.monotonic() - sent_at)

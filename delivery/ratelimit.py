@@ -30,7 +30,8 @@ _SENDING_METHODS = frozenset(
 
 class Slot:
     """A granted start. `started()` records when the request really went out (a busy event loop can run
-    other work between the grant and the send), so later grants are measured from that moment."""
+    other work between the grant and the send, and between the send's call and its body's write), so later
+    grants are measured from that moment."""
 
     __slots__ = ("at", "_clock")
 

@@ -1,9 +1,13 @@
 """The bulk sender's HTTP client against a server that answers whatever a test gives it: the body it writes by hand
-is the JSON the Bot API expects, and the short cut that reads only message_id never misreads an answer."""
+is the JSON the Bot API expects, the short cut that reads only message_id never misreads an answer, and the moment
+a body goes to the socket is reported (the flood window counts from it)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,3 +104,37 @@ async def test_a_refusal_is_never_read_as_accepted(scripted: Scripted) -> None:
     huge = b'{"ok":true,"result":{"message_id":' + b"9" * 5000 + b',"date":1}}'
     [broken] = await send(scripted, (200, huge), chat_id=1, text="hi")
     assert not broken.ok and broken.status == 200 and "not JSON" in broken.description
+
+
+async def test_the_write_is_reported_when_the_body_reaches_the_socket(scripted: Scripted) -> None:
+    # The flood window counts a request from this report. The event loop is kept busy for 50 ms by a callback
+    # queued just after the send is called: the body cannot go out before it ends, and the report must say so.
+    scripted.answers = [(200, b'{"ok":true,"result":{"message_id":3,"date":0}}')]
+    transport = BotApiTransport(scripted.url, TOKEN)
+    written: list[float] = []
+    try:
+        called = time.monotonic()
+        sending = asyncio.create_task(
+            transport.send_message(1, "hi", on_write=lambda: written.append(time.monotonic()))
+        )
+        asyncio.get_running_loop().call_soon(time.sleep, 0.05)  # a stall: some other task's long step
+        result = await sending
+    finally:
+        await transport.close()
+    assert result.ok and scripted.received[0]["text"] == "hi"
+    assert len(written) == 1  # once, though aiohttp has two ways to write a body
+    assert written[0] - called >= 0.05
+
+
+async def test_no_write_is_reported_for_a_request_that_never_left() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    transport = BotApiTransport(f"http://127.0.0.1:{port}", TOKEN)
+    written: list[float] = []
+    try:
+        result = await transport.send_message(1, "hi", on_write=lambda: written.append(time.monotonic()))
+    finally:
+        await transport.close()
+    assert not result.ok and result.status is None and "network error" in result.description
+    assert written == []
