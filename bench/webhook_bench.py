@@ -600,8 +600,8 @@ async def climb(kind: str, rates: list[int] | None, args: argparse.Namespace, db
     try:
         load = Load(api, posters, meter)
         await load.step(10, args.warmup, args.settle)  # connections, statement caches
-        # The machine is shared: one burst elsewhere can spoil a step's p99 (at 20/s over 4 s, p99 is nearly
-        # the slowest reply). A rate not held is tried once more per climb before the climb ends.
+        # The machine is shared: one burst elsewhere can spoil a step's p99 (at 20/s over 6 s, p99 is the second
+        # slowest reply). The first rate not held is tried once more; after that, one not held counts as such.
         second_tries = 1
         search = RateSearch(rates)
         while (rate := search.next_rate()) is not None:
