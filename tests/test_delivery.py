@@ -116,9 +116,13 @@ async def test_never_more_than_the_limit_in_any_second_even_the_first(database: 
     starts: list[float] = []
     send = engine.transport.send_message
 
-    async def timed_send(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        starts.append(now[0])
-        return await send(*args, **kwargs)  # type: ignore[arg-type]
+    async def timed_send(*args: object, on_write: Callable[[], None] | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+        def written() -> None:  # the moment the window counts: the body handed to the socket
+            starts.append(now[0])
+            if on_write is not None:
+                on_write()
+
+        return await send(*args, on_write=written, **kwargs)  # type: ignore[arg-type]
 
     engine.transport.send_message = timed_send  # type: ignore[method-assign]
     try:
@@ -127,7 +131,10 @@ async def test_never_more_than_the_limit_in_any_second_even_the_first(database: 
         await engine.transport.close()
     assert summary.sent == 120 and bulletins_by_chat(fake_api) == {c: 1 for c in range(1, 121)}
     busiest = max(sum(1 for t in starts if first <= t < first + 1.0) for first in starts)
-    assert busiest == 30  # the limit is reached and never exceeded, the first second included
+    # Never exceeded, the first second included. Nearly reached, not exactly: a body is written a few steps of
+    # the loop after its grant, and this clock moves at every step the limits sleep, so writes spread a little
+    # wider than grants (28-30 of 30 seen).
+    assert 25 <= busiest <= 30
     assert starts[-1] - starts[0] >= 119 / 30  # evenly spaced: no burst at the start
 
 
