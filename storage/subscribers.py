@@ -103,9 +103,8 @@ async def chat_marks(db: Database, chat_id: int, thread_id: int = 0) -> ChatMark
     """The chat's (or its forum topic's) marks: the one read every update makes before it is handled, its language
     and its acting mark together. One statement, so outside any transaction (autocommit): on PostgreSQL no BEGIN
     and COMMIT around it, two round trips fewer than a unit of work."""
-    async with db.engine.connect() as connection:
-        reading = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        row = (await reading.execute(_CHAT_MARKS, {"chat_id": chat_id, "thread_id": thread_id})).first()
+    async with db.single_statement() as connection:
+        row = (await connection.execute(_CHAT_MARKS, {"chat_id": chat_id, "thread_id": thread_id})).first()
     if row is None:
         return ChatMarks(chat_id, thread_id)
     return ChatMarks(chat_id, thread_id, row.language, row.acting_for_id, row.acting_until)

@@ -35,9 +35,8 @@ async def claim_update(db: Database, update_id: int, *, now: datetime) -> bool:
     transaction around it would be two round trips more (BEGIN, COMMIT).
     """
     statement = _CLAIM[db.engine.dialect.name].values(update_id=update_id, received_at=now)
-    async with db.engine.connect() as connection:
-        claiming = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        result = await claiming.execute(statement)
+    async with db.single_statement() as connection:
+        result = await connection.execute(statement)
     return result.rowcount == 1
 
 
